@@ -1,0 +1,80 @@
+# rates: build, test and run. `make` builds build/ratesd; see README.md.
+BUILD   ?= build
+CC      ?= cc
+VERSION ?= $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+
+WARN    = -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes \
+          -Wformat=2 -Wshadow -Wpointer-arith -Wcast-qual -Wwrite-strings \
+          -Wno-unused-parameter -Wvla -Wundef
+PKGS    = libmicrohttpd libpq jansson yajl libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) \
+          -Isrc -I$(BUILD)/gen -MMD -MP \
+          -DRATES_VERSION='"$(VERSION)"' -DRATES_COMMIT='"$(COMMIT)"'
+LDLIBS  = $(PKG_LIBS) -lpthread -lm
+
+ifeq ($(SAN),1)
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+BUILD    = build-san
+endif
+
+SRCS      := $(wildcard src/*.c)
+LIB_SRCS  := $(filter-out src/main.c src/load_main.c src/gen_main.c,$(SRCS))
+LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/migrations_gen.o
+MIGRATIONS := $(sort $(wildcard db/migrations/*.sql))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all clean test test-unit test-integration up deps bench check-san fmt
+all: $(BUILD)/ratesd
+
+$(BUILD)/ratesd: $(BUILD)/obj/main.o $(LIB_OBJS)
+	@echo "  LD      $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj $(BUILD)/gen/migrations_gen.c
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/migrations_gen.c: $(MIGRATIONS) tools/embed_migrations.sh | $(BUILD)/obj
+	@sh tools/embed_migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/migrations_gen.o: $(BUILD)/gen/migrations_gen.c
+	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(BUILD)/tests
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/obj $(BUILD)/tests:
+	mkdir -p $@ $(BUILD)/gen
+
+unit-bins: $(UNIT_BINS)
+
+test-unit: $(UNIT_BINS)
+	@sh tests/run_unit.sh $(UNIT_BINS)
+
+# The one command that runs every test (installs what it needs first).
+test:
+	@sh scripts/test.sh
+
+test-integration: all
+	@sh scripts/test-integration.sh
+
+# The one command that runs everything locally.
+up:
+	@sh scripts/up.sh
+
+deps:
+	@sh scripts/deps.sh
+
+bench:
+	@sh scripts/bench.sh
+
+clean:
+	rm -rf build build-san
+
+-include $(wildcard $(BUILD)/obj/*.d) $(wildcard $(BUILD)/tests/*.d)

@@ -1,0 +1,511 @@
+/* http.c: libmicrohttpd daemons, the request life cycle, routing and responses.
+ * The threading model is explained in http.h. */
+#include "http.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "dynbuf.h"
+#include "listen.h"
+#include "log.h"
+#include "metrics.h"
+#include "workers.h"
+
+#define HTTP_URI_MAX 8192
+#define HTTP_MEMORY_LIMIT (64 * 1024) /* per connection: bounds request line and headers */
+
+struct http_server {
+    struct MHD_Daemon *pub;
+    struct MHD_Daemon *admin;
+    int pub_fd, admin_fd;
+    struct workers *workers;
+    struct db_pool *pool;
+    const struct http_route *routes;
+    int route_count;
+    atomic_bool draining;
+    atomic_long inflight;
+    bool quiesced;
+};
+
+/* The admin daemon's cls points here so the handler knows which listener it serves. */
+struct http_listener {
+    struct http_server *srv;
+    bool admin;
+};
+static struct http_listener listener_pub, listener_admin;
+
+void http_add_header(struct http_req *req, const char *name, const char *value)
+{
+    for (int i = 0; i < req->hdr_count; i++) {
+        if (strcasecmp(req->hdr_name[i], name) == 0) {
+            char *v = strdup(value);
+            if (v) {
+                free(req->hdr_value[i]);
+                req->hdr_value[i] = v;
+            }
+            return;
+        }
+    }
+    if (req->hdr_count >= HTTP_MAX_HEADERS)
+        return;
+    char *n = strdup(name), *v = strdup(value);
+    if (!n || !v) {
+        free(n);
+        free(v);
+        return;
+    }
+    req->hdr_name[req->hdr_count] = n;
+    req->hdr_value[req->hdr_count] = v;
+    req->hdr_count++;
+}
+
+const char *http_header(struct http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+void http_respond_owned(struct http_req *req, int status, const char *content_type, char *body,
+                        size_t len)
+{
+    free(req->body);
+    req->status = status;
+    req->content_type = content_type;
+    req->body = body;
+    req->body_len = body ? len : 0;
+    req->has_response = true;
+}
+
+void http_respond(struct http_req *req, int status, const char *content_type, const char *body,
+                  size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (copy) {
+        memcpy(copy, body, len);
+        copy[len] = '\0';
+    }
+    http_respond_owned(req, copy ? status : 500, content_type, copy, copy ? len : 0);
+}
+
+void http_respond_error(struct http_req *req, int status, const char *message)
+{
+    struct dynbuf b;
+    dynbuf_init(&b, 4096);
+    if (dynbuf_adds(&b, "{\"error\": ") != 0 ||
+        dynbuf_add_json_string(&b, message, strlen(message)) != 0 || dynbuf_adds(&b, "}") != 0) {
+        dynbuf_free(&b);
+        http_respond(req, status, "application/json", "{\"error\": \"error\"}", 18);
+        return;
+    }
+    size_t len;
+    char *body = dynbuf_take(&b, &len);
+    http_respond_owned(req, status, "application/json", body, len);
+    if (!req->note[0] && status >= 400)
+        str_copy(req->note, sizeof req->note, message);
+}
+
+static void http_request_id(struct http_req *req)
+{
+    const char *given = http_header(req, "X-Request-Id");
+    if (given) {
+        size_t n = strlen(given);
+        bool ok = n > 0 && n < sizeof req->request_id;
+        for (size_t i = 0; ok && i < n; i++) {
+            char c = given[i];
+            ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                 c == '-' || c == '_' || c == '.' || c == ':';
+        }
+        if (ok) {
+            memcpy(req->request_id, given, n + 1);
+            return;
+        }
+    }
+    unsigned char rnd[16];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        uint64_t t = clock_mono_ns() ^ (uint64_t)(uintptr_t)req;
+        memcpy(rnd, &t, sizeof t);
+        memcpy(rnd + 8, &t, sizeof t);
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof rnd; i++) {
+        req->request_id[2 * i] = hex[rnd[i] >> 4];
+        req->request_id[2 * i + 1] = hex[rnd[i] & 15];
+    }
+    req->request_id[32] = '\0';
+}
+
+static unsigned http_method_bit(const char *m)
+{
+    if (strcmp(m, "GET") == 0)
+        return HTTP_GET;
+    if (strcmp(m, "HEAD") == 0)
+        return HTTP_HEAD;
+    if (strcmp(m, "POST") == 0)
+        return HTTP_POST;
+    if (strcmp(m, "DELETE") == 0)
+        return HTTP_DELETE;
+    if (strcmp(m, "PUT") == 0)
+        return HTTP_PUT;
+    return 0;
+}
+
+static void http_allow_header(struct http_req *req, unsigned methods)
+{
+    static const struct { unsigned bit; const char *name; } names[] = {
+        { HTTP_GET, "GET" }, { HTTP_HEAD, "HEAD" }, { HTTP_POST, "POST" },
+        { HTTP_PUT, "PUT" }, { HTTP_DELETE, "DELETE" },
+    };
+    char allow[64] = "";
+    for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+        if (!(methods & names[i].bit))
+            continue;
+        if (allow[0])
+            strcat(allow, ", ");
+        strcat(allow, names[i].name);
+    }
+    http_add_header(req, "Allow", allow);
+}
+
+static void http_route_find(struct http_req *req)
+{
+    struct http_server *srv = req->srv;
+    unsigned allowed = 0;
+    const struct http_route *match = NULL;
+    for (int i = 0; i < srv->route_count; i++) {
+        const struct http_route *r = &srv->routes[i];
+        if (req->admin && !r->admin)
+            continue;
+        bool hit = r->prefix ? strncmp(req->path, r->path, strlen(r->path)) == 0 &&
+                                   req->path[strlen(r->path)] != '\0'
+                             : strcmp(req->path, r->path) == 0;
+        if (!hit)
+            continue;
+        allowed |= r->methods;
+        if (r->methods & req->method_bit) {
+            match = r;
+            break;
+        }
+    }
+    if (match) {
+        req->route = match;
+        return;
+    }
+    if (allowed) {
+        http_allow_header(req, allowed);
+        http_respond_error(req, 405, "Method not allowed");
+    } else {
+        http_respond_error(req, 404, "Not found");
+    }
+}
+
+static int http_metric_of(const struct http_req *req)
+{
+    return req->route ? req->route->metric : ROUTE_OTHER;
+}
+
+static enum MHD_Result http_queue(struct http_req *req)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        req->body_len, req->body ? req->body : (void *)(uintptr_t)"", 
+        req->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    req->bytes_sent = req->body_len;
+    req->body = NULL; /* now owned by the response */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            req->content_type ? req->content_type : "application/json");
+    MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+    for (int i = 0; i < req->hdr_count; i++)
+        MHD_add_response_header(resp, req->hdr_name[i], req->hdr_value[i]);
+    if (req->db_ns) {
+        char timing[64];
+        snprintf(timing, sizeof timing, "db;dur=%.3f", (double)req->db_ns / 1e6);
+        MHD_add_response_header(resp, "Server-Timing", timing);
+    }
+    if (atomic_load(&req->srv->draining) && !req->admin)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)req->status, resp);
+    MHD_destroy_response(resp);
+    req->queued = true;
+    return rc;
+}
+
+int http_defer(struct http_req *req, http_work_fn fn, unsigned flags)
+{
+    req->work = fn;
+    req->work_flags = flags;
+    req->enqueued_ns = clock_mono_ns();
+    /* Suspend before queueing, so that a fast worker's resume always follows the suspend. */
+    req->suspended = true;
+    MHD_suspend_connection(req->conn);
+    if (workers_submit(req->srv->workers, req) != 0) {
+        req->suspended = false;
+        MHD_resume_connection(req->conn);
+        metrics_rejected_overload();
+        http_add_header(req, "Retry-After", "1");
+        http_respond_error(req, 503, "Service overloaded, retry later");
+        return -1;
+    }
+    return 0;
+}
+
+void http_resume(struct http_req *req)
+{
+    req->suspended = false;
+    MHD_resume_connection(req->conn);
+}
+
+static void *http_uri_log(void *cls, const char *uri, struct MHD_Connection *con)
+{
+    struct http_listener *l = cls;
+    struct http_req *req = calloc(1, sizeof *req);
+    if (!req)
+        return NULL;
+    req->srv = l->srv;
+    req->admin = l->admin;
+    req->conn = con;
+    req->t_start_ns = clock_mono_ns();
+    size_t n = strnlen(uri, HTTP_URI_MAX + 1);
+    if (n > HTTP_URI_MAX)
+        n = HTTP_URI_MAX;
+    req->uri = malloc(n + 1);
+    if (req->uri) {
+        memcpy(req->uri, uri, n);
+        req->uri[n] = '\0';
+        char *q = strchr(req->uri, '?');
+        req->query = q ? q + 1 : NULL;
+    }
+    atomic_fetch_add(&req->srv->inflight, 1);
+    metrics_inflight_add(1);
+    return req;
+}
+
+static enum MHD_Result http_access(void *cls, struct MHD_Connection *con, const char *url,
+                                   const char *method, const char *version,
+                                   const char *upload_data, size_t *upload_data_size,
+                                   void **con_cls)
+{
+    struct http_req *req = *con_cls;
+    if (!req || !req->uri)
+        return MHD_NO;
+    if (req->queued)
+        return MHD_YES;
+    if (!req->started) {
+        req->started = true;
+        req->method = method;
+        req->path = url;
+        req->method_bit = http_method_bit(method);
+        http_request_id(req);
+        http_route_find(req);
+        /* Routes that take a body decide at once (auth, limits, 100-continue); the others
+         * run on the next call, once MHD has the whole request, so that keep-alive holds. */
+        if (req->route && req->route->on_body && req->route->on_request) {
+            req->requested = true;
+            req->route->on_request(req);
+        }
+        /* Answering before the body is read makes MHD close the connection: only do it when
+         * a route asks to refuse a body it will not read (413, 401, 415 before upload). */
+        if (req->has_response && !req->suspended && req->respond_early)
+            return http_queue(req);
+        return MHD_YES;
+    }
+    if (req->suspended)
+        return MHD_YES;
+    if (!req->requested) {
+        req->requested = true;
+        if (!req->has_response && req->route && req->route->on_request)
+            req->route->on_request(req);
+        if (req->suspended)
+            return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (!req->discard_body && !req->has_response && req->route && req->route->on_body)
+            req->route->on_body(req, upload_data, n);
+        return MHD_YES;
+    }
+    if (!req->body_ended) {
+        req->body_ended = true;
+        if (!req->has_response && req->route && req->route->on_end)
+            req->route->on_end(req);
+        if (req->suspended)
+            return MHD_YES;
+    }
+    if (req->has_response)
+        return http_queue(req);
+    /* A route that neither answered nor deferred: a programming error; never hang. */
+    http_respond_error(req, 500, "Internal error: no response");
+    return http_queue(req);
+}
+
+static void http_completed(void *cls, struct MHD_Connection *con, void **con_cls,
+                           enum MHD_RequestTerminationCode toe)
+{
+    struct http_req *req = *con_cls;
+    if (!req)
+        return;
+    *con_cls = NULL;
+    bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    if (req->route && req->route->on_free)
+        req->route->on_free(req, ok && req->queued);
+    uint64_t dur = clock_mono_ns() - req->t_start_ns;
+    if (req->started) {
+        int status = req->queued ? req->status : 499;
+        metrics_request_done(http_metric_of(req), status, dur);
+        struct log_request_line line = {
+            .request_id = req->request_id,
+            .method = req->method,
+            .path = req->path,
+            .status = status,
+            .bytes = req->bytes_sent,
+            .duration_ms = (double)dur / 1e6,
+            .db_ms = (double)req->db_ns / 1e6,
+            .note = req->note[0] ? req->note : (ok ? NULL : "connection closed before the "
+                                                             "response was sent"),
+        };
+        if (req->route != NULL || req->status != 200)
+            log_request(&line);
+    }
+    atomic_fetch_sub(&req->srv->inflight, 1);
+    metrics_inflight_add(-1);
+    free(req->body);
+    for (int i = 0; i < req->hdr_count; i++) {
+        free(req->hdr_name[i]);
+        free(req->hdr_value[i]);
+    }
+    free(req->uri);
+    free(req);
+}
+
+static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    log_write(LOG_LVL_DEBUG, NULL, "http: %s", msg);
+}
+
+static struct MHD_Daemon *http_daemon(struct http_listener *l, int fd, long threads,
+                                      const struct http_server_settings *s)
+{
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, http_access, l, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)s->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)s->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_URI_LOG_CALLBACK, http_uri_log, l,
+        MHD_OPTION_NOTIFY_COMPLETED, http_completed, l, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log,
+        NULL, MHD_OPTION_END);
+}
+
+struct http_server *http_server_start(const struct http_server_settings *s, char *err,
+                                      size_t errcap)
+{
+    struct http_server *srv = calloc(1, sizeof *srv);
+    if (!srv) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    srv->pool = s->pool;
+    srv->routes = s->routes;
+    srv->route_count = s->route_count;
+    srv->pub_fd = s->listen_fd >= 0 ? s->listen_fd : listen_open(s->listen, err, errcap);
+    if (srv->pub_fd < 0)
+        goto fail;
+    srv->admin_fd = -1;
+    if (s->admin_fd >= 0)
+        srv->admin_fd = s->admin_fd;
+    else if (s->admin_listen && *s->admin_listen) {
+        srv->admin_fd = listen_open(s->admin_listen, err, errcap);
+        if (srv->admin_fd < 0)
+            goto fail;
+    }
+    srv->workers = workers_start(s->workers, s->queue_max, s->pool, s->pool_wait_ms);
+    if (!srv->workers) {
+        snprintf(err, errcap, "cannot start workers");
+        goto fail;
+    }
+    listener_pub.srv = srv;
+    listener_pub.admin = false;
+    srv->pub = http_daemon(&listener_pub, srv->pub_fd, s->http_threads, s);
+    if (!srv->pub) {
+        snprintf(err, errcap, "cannot start the HTTP server on %s", s->listen);
+        goto fail;
+    }
+    if (srv->admin_fd >= 0) {
+        listener_admin.srv = srv;
+        listener_admin.admin = true;
+        srv->admin = http_daemon(&listener_admin, srv->admin_fd, 1, s);
+        if (!srv->admin) {
+            snprintf(err, errcap, "cannot start the admin listener on %s", s->admin_listen);
+            goto fail;
+        }
+    }
+    return srv;
+fail:
+    if (srv->pub)
+        MHD_stop_daemon(srv->pub);
+    if (srv->workers)
+        workers_stop(srv->workers);
+    if (srv->pub_fd >= 0 && s->listen_fd < 0)
+        close(srv->pub_fd);
+    if (srv->admin_fd >= 0 && s->admin_fd < 0)
+        close(srv->admin_fd);
+    free(srv);
+    return NULL;
+}
+
+void http_server_set_draining(struct http_server *srv)
+{
+    atomic_store(&srv->draining, true);
+}
+
+bool http_server_draining(const struct http_server *srv)
+{
+    return atomic_load(&srv->draining);
+}
+
+int http_server_stop_accepting(struct http_server *srv)
+{
+    if (srv->quiesced)
+        return -1;
+    srv->quiesced = true;
+    MHD_socket fd = MHD_quiesce_daemon(srv->pub);
+    srv->pub_fd = -1;
+    return fd;
+}
+
+int http_server_listen_fd(const struct http_server *srv)
+{
+    return srv->pub_fd;
+}
+
+long http_server_inflight(const struct http_server *srv)
+{
+    return atomic_load(&srv->inflight);
+}
+
+struct db_pool *http_server_pool(struct http_server *srv)
+{
+    return srv->pool;
+}
+
+void http_server_stop(struct http_server *srv)
+{
+    /* Workers first: whatever is queued runs and resumes its connection. */
+    workers_stop(srv->workers);
+    if (srv->admin)
+        MHD_stop_daemon(srv->admin);
+    MHD_stop_daemon(srv->pub);
+    if (srv->admin_fd >= 0)
+        close(srv->admin_fd);
+    free(srv);
+}

@@ -1,0 +1,129 @@
+/* http.h: the HTTP front end on GNU libmicrohttpd, routes, responses and deferred work.
+ *
+ * Threading model: a few epoll threads (RATES_HTTP_THREADS) accept, parse and answer; they
+ * never block. Anything that talks to PostgreSQL is deferred: the connection is suspended
+ * (MHD_suspend_connection), the request goes to a bounded queue served by RATES_WORKERS
+ * worker threads that own the blocking libpq calls, and the worker resumes the connection
+ * when the response is ready. A slow query therefore never stalls other connections, slow
+ * clients cost a socket and not a thread, and a full queue answers 503 at once. */
+#ifndef RATES_HTTP_H
+#define RATES_HTTP_H
+
+#include "common.h"
+
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct db_conn;
+struct http_req;
+struct http_server;
+
+enum { HTTP_GET = 1, HTTP_HEAD = 2, HTTP_POST = 4, HTTP_DELETE = 8, HTTP_PUT = 16 };
+/* http_defer flags */
+enum { WORK_DB = 1 /* the worker acquires a pooled connection around the call */ };
+
+typedef void (*http_work_fn)(struct http_req *req, struct db_conn *conn);
+
+struct http_route {
+    const char *path;     /* exact path, or a prefix when prefix is true */
+    bool prefix;
+    unsigned methods;
+    int metric;           /* enum metrics_route */
+    bool admin;           /* also served on the admin listener */
+    /* Called once the headers are in. May respond, defer, or wait for the body. */
+    void (*on_request)(struct http_req *req);
+    /* Called for each body chunk; the data is valid only during the call. */
+    void (*on_body)(struct http_req *req, const char *data, size_t len);
+    /* Called when the body has ended (POST/PUT only). */
+    void (*on_end)(struct http_req *req);
+    /* Called when the request is finished, whatever happened; frees req->state.
+     * completed is false when the client went away or the server stopped the connection. */
+    void (*on_free)(struct http_req *req, bool completed);
+};
+
+#define HTTP_MAX_HEADERS 6
+
+struct http_req {
+    struct MHD_Connection *conn;
+    struct http_server *srv;
+    const struct http_route *route;
+    char *uri;              /* owned: the raw request target */
+    const char *method;     /* MHD-owned */
+    const char *path;       /* MHD-owned, decoded */
+    const char *query;      /* into uri, or NULL */
+    unsigned method_bit;
+    char request_id[72];
+    uint64_t t_start_ns;
+    uint64_t db_ns;         /* time spent in the database, for Server-Timing and the log */
+    void *state;            /* owned by the route (freed in on_free) */
+    /* The response, queued when the connection is next served. */
+    int status;
+    char *body;             /* owned */
+    size_t body_len;
+    const char *content_type;
+    char *hdr_name[HTTP_MAX_HEADERS];
+    char *hdr_value[HTTP_MAX_HEADERS];
+    int hdr_count;
+    char note[256];         /* why it failed, for the log line */
+    uint64_t bytes_sent;
+    /* Internal */
+    bool started, requested, has_response, queued, suspended, body_ended, admin;
+    bool discard_body;      /* answer already decided: drop the rest of the body */
+    bool respond_early;     /* queue the response before reading the body (closes the conn) */
+    http_work_fn work;
+    unsigned work_flags;
+    uint64_t enqueued_ns;
+    struct http_req *next;
+};
+
+struct http_server_settings {
+    const char *listen;
+    const char *admin_listen;
+    int listen_fd;          /* inherited listening socket or -1 */
+    int admin_fd;
+    long http_threads;
+    long workers;
+    long queue_max;
+    long max_connections;
+    long connection_timeout_s;
+    long pool_wait_ms;
+    struct db_pool *pool;
+    const struct http_route *routes;
+    int route_count;
+};
+
+/* Starts the listeners and the workers. Returns NULL with err on failure. */
+struct http_server *http_server_start(const struct http_server_settings *s, char *err,
+                                      size_t errcap);
+/* Readiness off; responses now carry Connection: close. */
+void http_server_set_draining(struct http_server *srv);
+bool http_server_draining(const struct http_server *srv);
+/* Stops accepting new connections on the public listener (quiesce). Returns its fd, or -1. */
+int http_server_stop_accepting(struct http_server *srv);
+/* Requests and batches still in progress. */
+long http_server_inflight(const struct http_server *srv);
+/* Stops everything; requests still in progress are aborted (their routes roll back). */
+void http_server_stop(struct http_server *srv);
+struct db_pool *http_server_pool(struct http_server *srv);
+/* The public listening socket (for a self-upgrade to inherit); -1 after quiesce. */
+int http_server_listen_fd(const struct http_server *srv);
+
+/* Responses. body is copied (http_respond) or adopted (http_respond_owned). */
+void http_respond(struct http_req *req, int status, const char *content_type, const char *body,
+                  size_t len);
+void http_respond_owned(struct http_req *req, int status, const char *content_type, char *body,
+                        size_t len);
+/* {"error": message} with application/json. */
+void http_respond_error(struct http_req *req, int status, const char *message);
+void http_add_header(struct http_req *req, const char *name, const char *value);
+/* A request header, or NULL. */
+const char *http_header(struct http_req *req, const char *name);
+
+/* Suspends the connection and queues fn for a worker. Returns 0, or -1 when the queue is
+ * full (a 503 with Retry-After has then been set). */
+int http_defer(struct http_req *req, http_work_fn fn, unsigned flags);
+/* From a worker: resumes the connection so its next step (or response) runs. */
+void http_resume(struct http_req *req);
+
+#endif

@@ -1,0 +1,270 @@
+/* metrics.c: process-wide metrics and their Prometheus text rendering. */
+#include "metrics.h"
+
+#include <dirent.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dynbuf.h"
+
+#define HIST_MAX_BUCKETS 16
+
+struct hist {
+    const double *bounds; /* seconds, ascending */
+    int n;
+    atomic_uint_fast64_t counts[HIST_MAX_BUCKETS + 1];
+    atomic_uint_fast64_t sum_ns;
+};
+
+static const double http_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                      0.05,   0.1,   0.25,   0.5,   1,    2.5, 10 };
+static const double db_bounds[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                    0.025,  0.05,    0.1,    0.25,  1,      5 };
+static const double batch_bounds[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300 };
+
+static const int status_codes[] = { 200, 201, 204, 400, 401, 403, 404, 405, 409,
+                                    413, 414, 415, 422, 431, 500, 503 };
+#define STATUS_COUNT ((int)ARRAY_LEN(status_codes) + 1)
+
+static const char *const route_names[ROUTE_COUNT] = {
+    "/", "/rates", "/batches", "/batches/{id}", "/healthz", "/readyz", "/metrics",
+    "/regions", "/ports", "other"
+};
+static const char *const outcome_names[BATCH_OUTCOME_COUNT] = { "committed", "rejected",
+                                                                 "replayed", "aborted",
+                                                                 "retracted" };
+
+static atomic_uint_fast64_t requests[ROUTE_COUNT][STATUS_COUNT];
+static struct hist request_hist[ROUTE_COUNT];
+static atomic_int inflight;
+static atomic_long pool_size, pool_in_use;
+static struct hist pool_wait_hist;
+static struct hist db_query_hist;
+static atomic_uint_fast64_t db_errors, db_reconnects, overload_rejects;
+static atomic_int queue_depth;
+static atomic_uint_fast64_t batches[BATCH_OUTCOME_COUNT];
+static atomic_uint_fast64_t batch_rows, batch_bytes;
+static struct hist batch_hist;
+static atomic_int batch_inflight;
+static double start_time_s;
+
+static void hist_init(struct hist *h, const double *bounds, int n)
+{
+    h->bounds = bounds;
+    h->n = n;
+}
+
+static void hist_observe(struct hist *h, uint64_t ns)
+{
+    double s = (double)ns / 1e9;
+    int i = 0;
+    while (i < h->n && s > h->bounds[i])
+        i++;
+    atomic_fetch_add(&h->counts[i], 1);
+    atomic_fetch_add(&h->sum_ns, ns);
+}
+
+void metrics_init(void)
+{
+    for (int r = 0; r < ROUTE_COUNT; r++)
+        hist_init(&request_hist[r], http_bounds, (int)ARRAY_LEN(http_bounds));
+    hist_init(&pool_wait_hist, db_bounds, (int)ARRAY_LEN(db_bounds));
+    hist_init(&db_query_hist, db_bounds, (int)ARRAY_LEN(db_bounds));
+    hist_init(&batch_hist, batch_bounds, (int)ARRAY_LEN(batch_bounds));
+    start_time_s = (double)clock_wall_ns() / 1e9;
+}
+
+const char *metrics_route_name(int route)
+{
+    return route >= 0 && route < ROUTE_COUNT ? route_names[route] : "other";
+}
+
+void metrics_request_done(int route, int status, uint64_t duration_ns)
+{
+    if (route < 0 || route >= ROUTE_COUNT)
+        route = ROUTE_OTHER;
+    int s = STATUS_COUNT - 1;
+    for (int i = 0; i < (int)ARRAY_LEN(status_codes); i++)
+        if (status_codes[i] == status)
+            s = i;
+    atomic_fetch_add(&requests[route][s], 1);
+    hist_observe(&request_hist[route], duration_ns);
+}
+
+void metrics_inflight_add(int delta) { atomic_fetch_add(&inflight, delta); }
+void metrics_pool_set(long size, long in_use)
+{
+    atomic_store(&pool_size, size);
+    atomic_store(&pool_in_use, in_use);
+}
+void metrics_pool_wait(uint64_t ns) { hist_observe(&pool_wait_hist, ns); }
+void metrics_db_query(uint64_t ns) { hist_observe(&db_query_hist, ns); }
+void metrics_db_error(void) { atomic_fetch_add(&db_errors, 1); }
+void metrics_db_reconnect(void) { atomic_fetch_add(&db_reconnects, 1); }
+void metrics_queue_depth_add(int delta) { atomic_fetch_add(&queue_depth, delta); }
+void metrics_rejected_overload(void) { atomic_fetch_add(&overload_rejects, 1); }
+void metrics_batch_inflight_add(int delta) { atomic_fetch_add(&batch_inflight, delta); }
+
+void metrics_batch_done(int outcome, uint64_t rows, uint64_t bytes, uint64_t duration_ns)
+{
+    if (outcome < 0 || outcome >= BATCH_OUTCOME_COUNT)
+        return;
+    atomic_fetch_add(&batches[outcome], 1);
+    if (outcome == BATCH_COMMITTED) {
+        atomic_fetch_add(&batch_rows, rows);
+        atomic_fetch_add(&batch_bytes, bytes);
+    }
+    if (outcome != BATCH_REPLAYED && outcome != BATCH_RETRACTED)
+        hist_observe(&batch_hist, duration_ns);
+}
+
+static int render_head(struct dynbuf *o, const char *name, const char *type, const char *help)
+{
+    return dynbuf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static int render_hist(struct dynbuf *o, const char *name, const char *labels, struct hist *h)
+{
+    uint64_t cum = 0;
+    const char *sep = *labels ? "," : "";
+    for (int i = 0; i <= h->n; i++) {
+        cum += atomic_load(&h->counts[i]);
+        char le[32];
+        if (i < h->n)
+            snprintf(le, sizeof le, "%g", h->bounds[i]);
+        else
+            snprintf(le, sizeof le, "+Inf");
+        if (dynbuf_printf(o, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, labels, sep, le,
+                          (unsigned long long)cum) != 0)
+            return -1;
+    }
+    double sum = (double)atomic_load(&h->sum_ns) / 1e9;
+    if (*labels)
+        return dynbuf_printf(o, "%s_sum{%s} %.9f\n%s_count{%s} %llu\n", name, labels, sum, name,
+                             labels, (unsigned long long)cum);
+    return dynbuf_printf(o, "%s_sum %.9f\n%s_count %llu\n", name, sum, name,
+                         (unsigned long long)cum);
+}
+
+static int render_process(struct dynbuf *o)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    long rss_pages = 0, vsz_pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &vsz_pages, &rss_pages) != 2)
+            rss_pages = vsz_pages = 0;
+        fclose(f);
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    int fds = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL)
+            if (e->d_name[0] != '.')
+                fds++;
+        closedir(d);
+        fds--; /* the directory's own descriptor */
+    }
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    int rc = 0;
+    rc |= render_head(o, "process_cpu_seconds_total", "counter", "User and system CPU time.");
+    rc |= dynbuf_printf(o, "process_cpu_seconds_total %.3f\n", cpu);
+    rc |= render_head(o, "process_resident_memory_bytes", "gauge", "Resident memory size.");
+    rc |= dynbuf_printf(o, "process_resident_memory_bytes %ld\n", rss_pages * page);
+    rc |= render_head(o, "process_virtual_memory_bytes", "gauge", "Virtual memory size.");
+    rc |= dynbuf_printf(o, "process_virtual_memory_bytes %ld\n", vsz_pages * page);
+    rc |= render_head(o, "process_open_fds", "gauge", "Open file descriptors.");
+    rc |= dynbuf_printf(o, "process_open_fds %d\n", fds);
+    rc |= render_head(o, "process_max_fds", "gauge", "Limit on open file descriptors.");
+    rc |= dynbuf_printf(o, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+    rc |= render_head(o, "process_start_time_seconds", "gauge",
+                      "Start time since the Unix epoch.");
+    rc |= dynbuf_printf(o, "process_start_time_seconds %.3f\n", start_time_s);
+    return rc ? -1 : 0;
+}
+
+int metrics_render(struct dynbuf *o)
+{
+    int rc = 0;
+    rc |= render_head(o, "rates_build_info", "gauge", "Build version and commit.");
+    rc |= dynbuf_printf(o, "rates_build_info{version=\"%s\",commit=\"%s\"} 1\n", RATES_VERSION,
+                        RATES_COMMIT);
+    rc |= render_head(o, "rates_http_requests_total", "counter",
+                      "HTTP requests answered, by route and status.");
+    for (int r = 0; r < ROUTE_COUNT; r++) {
+        for (int s = 0; s < STATUS_COUNT; s++) {
+            uint64_t v = atomic_load(&requests[r][s]);
+            if (v == 0)
+                continue;
+            char code[8];
+            if (s < (int)ARRAY_LEN(status_codes))
+                snprintf(code, sizeof code, "%d", status_codes[s]);
+            else
+                snprintf(code, sizeof code, "other");
+            rc |= dynbuf_printf(o, "rates_http_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
+                                route_names[r], code, (unsigned long long)v);
+        }
+    }
+    rc |= render_head(o, "rates_http_request_duration_seconds", "histogram",
+                      "Time from request start to response, by route.");
+    for (int r = 0; r < ROUTE_COUNT; r++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "route=\"%s\"", route_names[r]);
+        rc |= render_hist(o, "rates_http_request_duration_seconds", labels, &request_hist[r]);
+    }
+    rc |= render_head(o, "rates_http_requests_in_flight", "gauge",
+                      "Requests received and not yet answered.");
+    rc |= dynbuf_printf(o, "rates_http_requests_in_flight %d\n", atomic_load(&inflight));
+    rc |= render_head(o, "rates_work_queue_depth", "gauge",
+                      "Requests waiting for a database worker.");
+    rc |= dynbuf_printf(o, "rates_work_queue_depth %d\n", atomic_load(&queue_depth));
+    rc |= render_head(o, "rates_overload_rejections_total", "counter",
+                      "Requests refused with 503 because the work queue was full.");
+    rc |= dynbuf_printf(o, "rates_overload_rejections_total %llu\n",
+                        (unsigned long long)atomic_load(&overload_rejects));
+    rc |= render_head(o, "rates_db_pool_size", "gauge", "Configured database connections.");
+    rc |= dynbuf_printf(o, "rates_db_pool_size %ld\n", atomic_load(&pool_size));
+    rc |= render_head(o, "rates_db_pool_in_use", "gauge", "Database connections checked out.");
+    rc |= dynbuf_printf(o, "rates_db_pool_in_use %ld\n", atomic_load(&pool_in_use));
+    rc |= render_head(o, "rates_db_pool_wait_seconds", "histogram",
+                      "Wait for a pooled database connection.");
+    rc |= render_hist(o, "rates_db_pool_wait_seconds", "", &pool_wait_hist);
+    rc |= render_head(o, "rates_db_query_duration_seconds", "histogram",
+                      "Duration of read queries at the database.");
+    rc |= render_hist(o, "rates_db_query_duration_seconds", "", &db_query_hist);
+    rc |= render_head(o, "rates_db_errors_total", "counter",
+                      "Database errors (connection failures and failed statements).");
+    rc |= dynbuf_printf(o, "rates_db_errors_total %llu\n",
+                        (unsigned long long)atomic_load(&db_errors));
+    rc |= render_head(o, "rates_db_reconnects_total", "counter",
+                      "New database connections made after a broken one was discarded.");
+    rc |= dynbuf_printf(o, "rates_db_reconnects_total %llu\n",
+                        (unsigned long long)atomic_load(&db_reconnects));
+    rc |= render_head(o, "rates_batches_total", "counter", "Batches by outcome.");
+    for (int i = 0; i < BATCH_OUTCOME_COUNT; i++)
+        rc |= dynbuf_printf(o, "rates_batches_total{outcome=\"%s\"} %llu\n", outcome_names[i],
+                            (unsigned long long)atomic_load(&batches[i]));
+    rc |= render_head(o, "rates_batch_rows_total", "counter", "Rows committed by batches.");
+    rc |= dynbuf_printf(o, "rates_batch_rows_total %llu\n",
+                        (unsigned long long)atomic_load(&batch_rows));
+    rc |= render_head(o, "rates_batch_bytes_total", "counter", "Body bytes of committed batches.");
+    rc |= dynbuf_printf(o, "rates_batch_bytes_total %llu\n",
+                        (unsigned long long)atomic_load(&batch_bytes));
+    rc |= render_head(o, "rates_batch_duration_seconds", "histogram",
+                      "Time from a batch's first byte to its outcome.");
+    rc |= render_hist(o, "rates_batch_duration_seconds", "", &batch_hist);
+    rc |= render_head(o, "rates_batches_in_flight", "gauge", "Batches being received.");
+    rc |= dynbuf_printf(o, "rates_batches_in_flight %d\n", atomic_load(&batch_inflight));
+    rc |= render_process(o);
+    return rc ? -1 : 0;
+}

@@ -1,0 +1,51 @@
+/* metrics.h: atomic counters, gauges and fixed-bucket histograms; one Prometheus renderer. */
+#ifndef RATES_METRICS_H
+#define RATES_METRICS_H
+
+#include "common.h"
+
+#include <stdint.h>
+
+struct dynbuf;
+
+/* Route labels are a fixed set so that label cardinality stays bounded. */
+enum metrics_route {
+    ROUTE_ROOT = 0,
+    ROUTE_RATES,
+    ROUTE_BATCHES,
+    ROUTE_BATCH,
+    ROUTE_HEALTHZ,
+    ROUTE_READYZ,
+    ROUTE_METRICS,
+    ROUTE_REGIONS,
+    ROUTE_PORTS,
+    ROUTE_OTHER,
+    ROUTE_COUNT
+};
+
+enum metrics_batch_outcome {
+    BATCH_COMMITTED = 0,
+    BATCH_REJECTED,
+    BATCH_REPLAYED,
+    BATCH_ABORTED,
+    BATCH_RETRACTED,
+    BATCH_OUTCOME_COUNT
+};
+
+void metrics_init(void);
+const char *metrics_route_name(int route);
+void metrics_request_done(int route, int status, uint64_t duration_ns);
+void metrics_inflight_add(int delta);
+void metrics_pool_set(long size, long in_use);
+void metrics_pool_wait(uint64_t ns);
+void metrics_db_query(uint64_t ns);
+void metrics_db_error(void);
+void metrics_db_reconnect(void);
+void metrics_queue_depth_add(int delta);
+void metrics_rejected_overload(void);
+void metrics_batch_done(int outcome, uint64_t rows, uint64_t bytes, uint64_t duration_ns);
+void metrics_batch_inflight_add(int delta);
+/* Appends the whole exposition in the Prometheus text format 0.0.4. */
+int metrics_render(struct dynbuf *out) WUR;
+
+#endif

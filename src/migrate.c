@@ -1,0 +1,228 @@
+/* migrate.c: applies db/migrations in order, each in its own transaction with a lock_timeout,
+ * recorded in schema_migrations; an advisory lock makes concurrent runs take turns. */
+#include "migrate.h"
+
+#include <stdbool.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "log.h"
+
+#define MIGRATE_LOCK_KEY_STR "72730001"
+#define MIGRATE_LOCK_WAIT_S 120
+#define MIGRATE_RETRIES 5
+
+int migrate_required_version(void)
+{
+    int v = 0;
+    for (int i = 0; i < migrations_count; i++)
+        if (migrations[i].version > v)
+            v = migrations[i].version;
+    return v;
+}
+
+static int migrate_exec(PGconn *pg, const char *sql, char *err, size_t errcap, char *sqlstate)
+{
+    PGresult *r = PQexec(pg, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (sqlstate)
+            str_copy(sqlstate, 6, state ? state : "");
+        db_error_copy(NULL, r, err, errcap);
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    return 0;
+}
+
+int migrate_current_version(PGconn *pg, char *err, size_t errcap)
+{
+    PGresult *r = PQexec(pg, "SELECT to_regclass('public.schema_migrations') IS NOT NULL");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        db_error_copy(NULL, r, err, errcap);
+        PQclear(r);
+        return -1;
+    }
+    bool exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!exists)
+        return 0;
+    r = PQexec(pg, "SELECT coalesce(max(version), 0) FROM public.schema_migrations");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        db_error_copy(NULL, r, err, errcap);
+        PQclear(r);
+        return -1;
+    }
+    int v = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+static int migrate_is_applied(PGconn *pg, int version, char *err, size_t errcap)
+{
+    char v[16];
+    snprintf(v, sizeof v, "%d", version);
+    const char *params[1] = { v };
+    PGresult *r = PQexecParams(pg, "SELECT 1 FROM public.schema_migrations WHERE version = $1",
+                               1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        db_error_copy(NULL, r, err, errcap);
+        PQclear(r);
+        return -1;
+    }
+    int applied = PQntuples(r) > 0;
+    PQclear(r);
+    return applied;
+}
+
+static int migrate_record(PGconn *pg, const struct migration *m, char *err, size_t errcap)
+{
+    char v[16];
+    snprintf(v, sizeof v, "%d", m->version);
+    const char *params[2] = { v, m->name };
+    PGresult *r = PQexecParams(pg,
+                               "INSERT INTO public.schema_migrations (version, name) "
+                               "VALUES ($1, $2) ON CONFLICT (version) DO NOTHING",
+                               2, NULL, params, NULL, NULL, 0);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+    if (rc)
+        db_error_copy(NULL, r, err, errcap);
+    PQclear(r);
+    return rc;
+}
+
+/* Statements of a no-transaction migration: split at semicolons that end a line. */
+static int migrate_apply_notx(PGconn *pg, const struct migration *m, char *err, size_t errcap,
+                              char *sqlstate)
+{
+    char *copy = strdup(m->sql);
+    if (!copy) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    int rc = migrate_exec(pg, "SET lock_timeout = '5s'", err, errcap, sqlstate);
+    char *p = copy;
+    while (rc == 0 && *p) {
+        char *end = strstr(p, ";\n");
+        if (end)
+            end[1] = '\0';
+        /* Skip statements that are only comments and blank lines. */
+        bool has_sql = false;
+        for (char *line = p; line && *line;) {
+            char *nl = strchr(line, '\n');
+            size_t len = nl ? (size_t)(nl - line) : strlen(line);
+            size_t i = 0;
+            while (i < len && (line[i] == ' ' || line[i] == '\t'))
+                i++;
+            if (i < len && !(len - i >= 2 && line[i] == '-' && line[i + 1] == '-'))
+                has_sql = true;
+            line = nl ? nl + 1 : NULL;
+        }
+        if (has_sql)
+            rc = migrate_exec(pg, p, err, errcap, sqlstate);
+        p = end ? end + 2 : p + strlen(p);
+    }
+    if (rc == 0)
+        rc = migrate_exec(pg, "RESET lock_timeout", err, errcap, sqlstate);
+    free(copy);
+    if (rc == 0)
+        rc = migrate_record(pg, m, err, errcap);
+    return rc;
+}
+
+static int migrate_apply_tx(PGconn *pg, const struct migration *m, char *err, size_t errcap,
+                            char *sqlstate)
+{
+    if (migrate_exec(pg, "BEGIN; SET LOCAL lock_timeout = '5s'", err, errcap, sqlstate) != 0)
+        return -1;
+    if (migrate_exec(pg, m->sql, err, errcap, sqlstate) != 0 ||
+        migrate_record(pg, m, err, errcap) != 0 ||
+        migrate_exec(pg, "COMMIT", err, errcap, sqlstate) != 0) {
+        PGresult *r = PQexec(pg, "ROLLBACK");
+        PQclear(r);
+        return -1;
+    }
+    return 0;
+}
+
+static int migrate_lock(PGconn *pg, char *err, size_t errcap)
+{
+    for (int i = 0; i < MIGRATE_LOCK_WAIT_S * 10; i++) {
+        PGresult *r = PQexec(pg, "SELECT pg_try_advisory_lock(" MIGRATE_LOCK_KEY_STR ")");
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            db_error_copy(NULL, r, err, errcap);
+            PQclear(r);
+            return -1;
+        }
+        bool got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        PQclear(r);
+        if (got)
+            return 0;
+        if (i == 0)
+            LOG_INFO("migrate: another instance is migrating; waiting");
+        usleep(100000);
+    }
+    snprintf(err, errcap, "migration lock still held after %d s", MIGRATE_LOCK_WAIT_S);
+    return -1;
+}
+
+int migrate_run(const char *url, long connect_timeout_s, char *err, size_t errcap)
+{
+    PGconn *pg = db_connect_once(url, connect_timeout_s, "ratesd-migrate", err, errcap);
+    if (!pg)
+        return -1;
+    int rc = migrate_exec(pg, "SET client_min_messages = warning", err, errcap, NULL);
+    if (rc == 0)
+        rc = migrate_lock(pg, err, errcap);
+    if (rc == 0)
+        rc = migrate_exec(pg,
+                          "CREATE TABLE IF NOT EXISTS public.schema_migrations ("
+                          " version integer PRIMARY KEY, name text NOT NULL,"
+                          " applied_at timestamptz NOT NULL DEFAULT now())",
+                          err, errcap, NULL);
+    int applied_now = 0;
+    for (int i = 0; rc == 0 && i < migrations_count; i++) {
+        const struct migration *m = &migrations[i];
+        int applied = migrate_is_applied(pg, m->version, err, errcap);
+        if (applied < 0) {
+            rc = -1;
+            break;
+        }
+        if (applied)
+            continue;
+        for (int attempt = 1;; attempt++) {
+            char sqlstate[6] = "";
+            uint64_t t0 = clock_mono_ns();
+            rc = m->no_transaction ? migrate_apply_notx(pg, m, err, errcap, sqlstate)
+                                   : migrate_apply_tx(pg, m, err, errcap, sqlstate);
+            if (rc == 0) {
+                LOG_INFO("migrate: applied %s in %.1f ms", m->name,
+                         (double)(clock_mono_ns() - t0) / 1e6);
+                applied_now++;
+                break;
+            }
+            /* 55P03: lock_timeout. Another session holds a conflicting lock (a long batch):
+             * back off and retry rather than queue every reader behind us. */
+            if (strcmp(sqlstate, "55P03") != 0 || attempt >= MIGRATE_RETRIES) {
+                char detail[512];
+                snprintf(detail, sizeof detail, "%s", err);
+                snprintf(err, errcap, "migration %s failed: %s", m->name, detail);
+                break;
+            }
+            LOG_WARN("migrate: %s waited too long for a lock (attempt %d); retrying", m->name,
+                     attempt);
+            sleep((unsigned)attempt);
+        }
+    }
+    if (rc == 0)
+        LOG_INFO("migrate: schema at version %d (%d applied now)", migrate_required_version(),
+                 applied_now);
+    PQfinish(pg); /* also releases the advisory lock */
+    return rc;
+}

@@ -1,0 +1,19 @@
+/* routes.c: every endpoint, its methods and its handlers, in one table. */
+#include "routes.h"
+
+#include "health.h"
+#include "metrics.h"
+#include "rates.h"
+
+const struct http_route routes[] = {
+    { "/", false, HTTP_GET | HTTP_HEAD, ROUTE_ROOT, false, health_root, NULL, NULL, NULL },
+    { "/rates", false, HTTP_GET | HTTP_HEAD, ROUTE_RATES, false, rates_on_request, NULL, NULL,
+      rates_on_free },
+    { "/healthz", false, HTTP_GET | HTTP_HEAD, ROUTE_HEALTHZ, true, health_healthz, NULL, NULL,
+      NULL },
+    { "/readyz", false, HTTP_GET | HTTP_HEAD, ROUTE_READYZ, true, health_readyz, NULL, NULL,
+      NULL },
+    { "/metrics", false, HTTP_GET | HTTP_HEAD, ROUTE_METRICS, true, health_metrics, NULL, NULL,
+      NULL },
+};
+const int routes_count = (int)(sizeof routes / sizeof routes[0]);
