@@ -18,7 +18,7 @@ LDLIBS  = $(PKG_LIBS) -lpthread -lm
 
 ifeq ($(SAN),1)
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-BUILD    = build-san
+override BUILD := $(BUILD)-san
 endif
 
 SRCS      := $(wildcard src/*.c)
@@ -76,5 +76,8 @@ bench:
 
 clean:
 	rm -rf build build-san
+
+# Each area adds its own targets in mk/<area>.mk.
+-include $(sort $(wildcard mk/*.mk))
 
 -include $(wildcard $(BUILD)/obj/*.d) $(wildcard $(BUILD)/tests/*.d)

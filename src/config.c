@@ -356,7 +356,7 @@ static int config_defaults(struct config *c, char *err, size_t errcap)
     return 0;
 }
 
-int config_load(struct config *c, int argc, char **argv, config_getenv_fn env, char *err,
+int config_load(struct config *c, int argc, const char *const *argv, config_getenv_fn env, char *err,
                 size_t errcap)
 {
     if (config_defaults(c, err, errcap) != 0)

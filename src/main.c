@@ -19,7 +19,7 @@
 #include "rates.h"
 #include "routes.h"
 
-struct app APP;
+
 
 static const char *main_getenv(const char *name)
 {
@@ -41,7 +41,7 @@ static void main_reload(int argc, char **argv)
 {
     struct config fresh;
     char err[1024];
-    if (config_load(&fresh, argc, argv, main_getenv, err, sizeof err) != CONFIG_OK) {
+    if (config_load(&fresh, argc, (const char *const *)argv, main_getenv, err, sizeof err) != CONFIG_OK) {
         LOG_ERROR("reload refused, keeping the running configuration: %s", err);
         return;
     }
@@ -191,7 +191,7 @@ int main(int argc, char **argv)
         return 2;
     }
     char err[1024];
-    int rc = config_load(&APP.cfg, argc - first, argv + first, main_getenv, err, sizeof err);
+    int rc = config_load(&APP.cfg, argc - first, (const char *const *)(argv + first), main_getenv, err, sizeof err);
     if (rc == CONFIG_HELP) {
         config_usage(stdout);
         return 0;

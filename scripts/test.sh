@@ -1,0 +1,50 @@
+#!/bin/sh
+# The one command that runs every test: installs what it needs, builds normally and with
+# AddressSanitizer+UndefinedBehaviorSanitizer, runs the unit tests and the integration tests
+# (a real PostgreSQL cluster made and destroyed by the harness, the real binary over HTTP)
+# with both builds, and ends with one summary line "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+sh scripts/deps.sh test || exit 1
+if [ -z "${RATES_DUMP:-}" ]; then
+    for d in db/rates.sql ../shared/db/rates.sql; do
+        if [ -f "$d" ]; then RATES_DUMP=$(cd "$(dirname "$d")" && pwd)/$(basename "$d"); break; fi
+    done
+fi
+export RATES_DUMP="${RATES_DUMP:-}"
+[ -n "$RATES_DUMP" ] || echo "rates: no dump found (RATES_DUMP): tests that need its data are skipped"
+out=build/test-results
+rm -rf "$out"
+mkdir -p "$out"
+fail=0
+jobs=$(nproc 2>/dev/null || echo 2)
+
+echo "== build"
+make -s -j"$jobs" all unit-bins >/dev/null || exit 1
+make -s -j"$jobs" SAN=1 all unit-bins >/dev/null || exit 1
+
+for variant in build build-san; do
+    echo "== unit tests ($variant)"
+    for t in "$variant"/tests/test_*; do
+        name=$(basename "$t")
+        CMOCKA_MESSAGE_OUTPUT=xml CMOCKA_XML_FILE="$out/unit-$variant-$name.xml" "$t" >/dev/null 2>&1 || true
+        "$t" 2>&1 | grep -E '^\[  (PASSED|FAILED|ERROR) ' | sed "s|^|  $name: |"
+    done
+done
+
+for variant in build build-san; do
+    echo "== integration tests ($variant/ratesd)"
+    RATES_BIN="$PWD/$variant/ratesd" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+        --junitxml="$out/integration-$variant.xml" tests/integration "$@" || fail=1
+done
+
+# Extra test stages (deploy checks, fuzzing...) drop scripts in tests/stages/ (each writes
+# JUnit XML into $RATES_TEST_RESULTS).
+for stage in tests/stages/*.sh; do
+    [ -f "$stage" ] || continue
+    echo "== stage $(basename "$stage")"
+    RATES_TEST_RESULTS="$out" sh "$stage" || fail=1
+done
+
+/usr/bin/python3 tests/summary.py "$out" || fail=1
+exit $fail

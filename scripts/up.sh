@@ -1,0 +1,53 @@
+#!/bin/sh
+# The one command that runs everything locally (`make up`): installs missing Debian packages,
+# builds, starts a PostgreSQL cluster of its own under var/pg (unless RATES_DATABASE_URL or
+# PGHOST points at one), creates database "rates", loads the dump once, migrates, and serves
+# in the foreground. Ctrl-C stops the service and that PostgreSQL; a second run reuses the data.
+set -eu
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+sh scripts/deps.sh build
+make -s all
+
+dump=${RATES_DUMP:-db/rates.sql}
+own_pg=""
+if [ -z "${RATES_DATABASE_URL:-}" ] && [ -z "${PGHOST:-}" ] && [ -z "${RATES_DATABASE_URL_FILE:-}" ]; then
+    own_pg=$PWD/var/pg
+    port=${RATES_PG_PORT:-54329}
+    echo "rates: starting PostgreSQL in $own_pg on 127.0.0.1:$port"
+    pg_cluster_start "$own_pg" "$port"
+    RATES_DATABASE_URL="postgresql://postgres@127.0.0.1:$port/rates"
+    export RATES_DATABASE_URL
+    admin_url="postgresql://postgres@127.0.0.1:$port/postgres"
+    if [ "$(psql -X -At -d "$admin_url" -c "SELECT 1 FROM pg_database WHERE datname = 'rates'")" != 1 ]; then
+        psql -X -q -d "$admin_url" -c "CREATE DATABASE rates"
+    fi
+fi
+
+stop_pg() {
+    if [ -n "$own_pg" ]; then
+        echo "rates: stopping PostgreSQL"
+        pg_cluster_stop "$own_pg"
+    fi
+}
+trap stop_pg EXIT
+
+# Load the dump once: only into a database that has no prices table yet.
+has_prices=$(psql -X -At -d "$RATES_DATABASE_URL" -c "SELECT to_regclass('public.prices') IS NOT NULL")
+if [ "$has_prices" = f ]; then
+    if [ -f "$dump" ]; then
+        echo "rates: loading $dump"
+        psql -X -q -v ON_ERROR_STOP=1 -d "$RATES_DATABASE_URL" -f "$dump" >/dev/null
+    else
+        echo "rates: no dump at $dump (set RATES_DUMP): starting on the empty schema"
+    fi
+fi
+./build/ratesd migrate
+
+# Serve in the foreground; Ctrl-C reaches ratesd, which drains and exits, then PG stops.
+trap '' INT TERM
+RATES_LISTEN=${RATES_LISTEN:-0.0.0.0:3000} ./build/ratesd "$@" &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null' INT TERM
+wait $pid || true
+wait $pid 2>/dev/null || true

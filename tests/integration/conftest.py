@@ -1,0 +1,39 @@
+"""Shared fixtures: one cluster and one server for the session; tests that break things make
+their own (see harness.py)."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pg():
+    c = harness.PgCluster()
+    yield c
+    c.destroy()
+
+
+@pytest.fixture(scope="session")
+def rates_db(pg):
+    loaded = harness.create_rates_db(pg, "rates")
+    return {"url": pg.url("rates"), "dump": loaded}
+
+
+@pytest.fixture(scope="session")
+def server(pg, rates_db):
+    s = harness.Server(rates_db["url"])
+    s.wait_ready()
+    yield s
+    code = s.stop()
+    reports = s.sanitizer_reports()
+    assert not reports, f"sanitizer reports in ratesd log: {reports}\n{s.log_text()[-4000:]}"
+    assert code == 0, f"ratesd exited {code}"
+
+
+@pytest.fixture
+def need_dump(rates_db):
+    if not rates_db["dump"]:
+        pytest.skip("no dump: set RATES_DUMP to ../shared/db/rates.sql")
