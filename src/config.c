@@ -458,9 +458,13 @@ void config_markdown(FILE *out)
     fprintf(out, "| Variable | Flag | Default | Meaning |\n|---|---|---|---|\n");
     for (size_t i = 0; i < ARRAY_LEN(opts); i++) {
         const struct opt_def *o = &opts[i];
-        fprintf(out, "| `%s` | %s%s%s | `%s` | %s |\n", o->env, o->flag ? "`" : "",
-                o->flag ? o->flag : "(secret: env or `_FILE`)", o->flag ? "`" : "",
-                *o->def ? o->def : "", o->doc);
+        char def[96];
+        if (*o->def)
+            snprintf(def, sizeof def, "`%s`", o->def);
+        else
+            snprintf(def, sizeof def, "(empty)");
+        fprintf(out, "| `%s` | %s%s%s | %s | %s |\n", o->env, o->flag ? "`" : "",
+                o->flag ? o->flag : "(secret: env or `_FILE`)", o->flag ? "`" : "", def, o->doc);
     }
 }
 
