@@ -1,0 +1,130 @@
+"""Ingestion benchmark (issue 3): the same generated CSVs loaded
+  (a) through POST /batches into the migrated schema, the service connected as rates_app;
+  (b) with psql \\copy in one transaction into prices as the dump defines it (two foreign
+      keys) plus the route index of migration 0002: the naive way;
+  (c) with psql \\copy into a bare table with the same columns: the COPY limit.
+On a throwaway cluster with fsync, synchronous_commit and full_page_writes ON. Sizes run in
+order; within a size the three ways alternate, three rounds; the median counts. Prints rows/s,
+the ratios and the server's peak RSS growth (VmHWM) across the largest batches."""
+import http.client
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
+import harness  # noqa: E402
+
+SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "50000,1000000").split(",")]
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+TOKEN = "bench-token-0123456789abcdef"
+
+
+def gen_csv(path, n, codes):
+    k = len(codes)
+    with open(path, "w") as f:
+        f.write("orig_code,dest_code,day,price\n")
+        for i in range(n):
+            o, d = codes[i % k], codes[(i // k + 1 + i) % k]
+            f.write(f"{o},{d},20{22 + (i // 365) % 6}-{1 + (i // 28) % 12:02d}-{1 + i % 28:02d},"
+                    f"{100 + (i * 7919) % 5000}\n")
+
+
+def vm_hwm_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def run_a(server, path):
+    size = os.path.getsize(path)
+    c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
+    t0 = time.perf_counter()
+    with open(path, "rb") as f:
+        c.request("POST", "/batches", body=f, headers={
+            "Content-Type": "text/csv", "Content-Length": str(size),
+            "Authorization": f"Bearer {TOKEN}"})
+        r = c.getresponse()
+        body = r.read()
+    dt = time.perf_counter() - t0
+    c.close()
+    if r.status != 201:
+        raise RuntimeError(f"POST /batches: {r.status} {body[:300]!r}")
+    return dt
+
+
+def run_copy(pg, db, table, path):
+    t0 = time.perf_counter()
+    subprocess.run(["psql", "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+                    "-p", str(pg.port), "-U", "postgres", "-d", db, "-c",
+                    f"\\copy {table} (orig_code, dest_code, day, price) FROM '{path}' CSV HEADER"],
+                   check=True, capture_output=True, text=True)
+    return time.perf_counter() - t0
+
+
+def main():
+    if not harness.dump_path():
+        print("bench-ingest: the dump is needed (RATES_DUMP)", file=sys.stderr)
+        return 2
+    pg = harness.PgCluster(extra_conf="fsync = on\nsynchronous_commit = on\n"
+                                      "full_page_writes = on\nmax_wal_size = 4GB\n")
+    tmp = tempfile.mkdtemp(prefix="rates-bench-ingest-")
+    server = None
+    try:
+        harness.create_rates_db(pg, "bench_a")
+        pg.psql("CREATE DATABASE bench_b", db="postgres")
+        pg.psql_file(harness.dump_path(), db="bench_b")
+        pg.psql("CREATE INDEX prices_route_day_idx ON public.prices (orig_code, dest_code, day) "
+                "INCLUDE (price); CREATE TABLE prices_bare (orig_code text NOT NULL, "
+                "dest_code text NOT NULL, day date NOT NULL, price integer NOT NULL)", db="bench_b")
+        fks = pg.psql("SELECT count(*) FROM pg_constraint WHERE conrelid = 'prices'::regclass "
+                      "AND contype = 'f'", db="bench_b")
+        codes = pg.psql("SELECT code FROM ports ORDER BY code LIMIT 60", db="bench_a").split("\n")
+        server = harness.Server(pg.url("bench_a", user="rates_app"),
+                                env={"RATES_INGEST_TOKENS": f"bench:{TOKEN}",
+                                     "RATES_LOG_LEVEL": "warn"})
+        server.wait_ready()
+        print(f"cluster: fsync={pg.psql('SHOW fsync', db='postgres')}, "
+              f"synchronous_commit={pg.psql('SHOW synchronous_commit', db='postgres')}; "
+              f"(b) prices has {fks} foreign keys + route index; service role: "
+              f"{pg.psql('SELECT usename FROM pg_stat_activity WHERE datname = $$bench_a$$ AND application_name = $$ratesd$$ LIMIT 1', db='postgres') or 'rates_app'}")
+        print("%9s %18s %15s %15s %6s %6s" % ("rows", "(a) POST /batches", "(b) copy+FKs",
+                                              "(c) copy bare", "a/b", "a/c"))
+        results = {}
+        for n in SIZES:
+            path = os.path.join(tmp, f"prices_{n}.csv")
+            gen_csv(path, n, codes)
+            times = {"a": [], "b": [], "c": []}
+            hwm0 = vm_hwm_kb(server.proc.pid)
+            for _ in range(ROUNDS):
+                times["a"].append(run_a(server, path))
+                times["b"].append(run_copy(pg, "bench_b", "prices", path))
+                times["c"].append(run_copy(pg, "bench_b", "prices_bare", path))
+            hwm1 = vm_hwm_kb(server.proc.pid)
+            rate = {k: n / statistics.median(v) for k, v in times.items()}
+            results[n] = (rate, (hwm1 - hwm0) / 1024, hwm0 / 1024, hwm1 / 1024)
+            print(f"{n:>9} {rate['a']:>14,.0f} r/s {rate['b']:>11,.0f} r/s "
+                  f"{rate['c']:>11,.0f} r/s {rate['a'] / rate['b']:>5.1f}x "
+                  f"{rate['a'] / rate['c']:>5.2f}x   ratesd VmHWM {hwm0 / 1024:.1f} -> "
+                  f"{hwm1 / 1024:.1f} MB")
+        big = max(SIZES)
+        rate, growth, _, _ = results[big]
+        goals = [("(a) >= 3x (b)", rate["a"] >= 3 * rate["b"]),
+                 ("(a) >= 0.5x (c)", rate["a"] >= 0.5 * rate["c"]),
+                 (f"peak RSS growth {growth:.1f} MB <= 32 MB at {big} rows", growth <= 32)]
+        for name, ok in goals:
+            print(f"goal {name}: {'met' if ok else 'NOT met'}")
+        return 0
+    finally:
+        if server:
+            server.stop()
+        pg.destroy()
+        subprocess.run(["rm", "-rf", tmp])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

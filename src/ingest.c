@@ -1,0 +1,434 @@
+/* ingest.c: POST /batches on the HTTP side: admission (auth, type, limits), the batch state
+ * machine (ingest_int.h) and the hand-off of each body chunk to a worker.
+ *
+ * Each body chunk MHD hands us (at most the connection's memory limit, tens of KB) is copied
+ * and deferred to a worker with the connection suspended: the worker hashes it, parses it and
+ * PQputCopyData()s the rows on the batch's own connection. MHD reads nothing more until the
+ * worker resumes the connection, so a slow database slows the client down (TCP backpressure)
+ * and the server never holds more than one chunk and one COPY buffer per batch. */
+#include "ingest.h"
+#include "ingest_int.h"
+
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "auth.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "portset.h"
+
+#define INGEST_CHUNK_MAX (1024 * 1024)
+#define INGEST_COPY_MAX (512 * 1024)
+
+static atomic_long ingest_active; /* batches admitted on this instance and not yet freed */
+
+static const char *const phase_names[] = { "BEGIN", "COPYING", "REPLAYING", "FAILED_DRAINING",
+                                           "DONE" };
+
+/* The one place the phase changes; the allowed moves are those of ingest_int.h. */
+void ingest_set_phase(struct ingest *b, enum ingest_phase to)
+{
+    static const unsigned allowed[] = {
+        [INGEST_BEGIN] = 1u << INGEST_COPYING | 1u << INGEST_REPLAYING |
+                         1u << INGEST_FAILED_DRAINING | 1u << INGEST_DONE,
+        [INGEST_COPYING] = 1u << INGEST_FAILED_DRAINING | 1u << INGEST_DONE,
+        [INGEST_REPLAYING] = 1u << INGEST_FAILED_DRAINING | 1u << INGEST_DONE,
+        [INGEST_FAILED_DRAINING] = 1u << INGEST_DONE,
+        [INGEST_DONE] = 0,
+    };
+    if (b->phase == to)
+        return;
+    if (!(allowed[b->phase] & (1u << to)))
+        LOG_ERROR("batch %s: bad transition %s -> %s", b->request_id, phase_names[b->phase],
+                  phase_names[to]);
+    LOG_DEBUG("batch %s: %s -> %s", b->request_id, phase_names[b->phase], phase_names[to]);
+    b->phase = to;
+}
+
+void ingest_fail(struct ingest *b, int status, const char *code, const char *message)
+{
+    if (b->status)
+        return;
+    b->status = status;
+    b->code = code;
+    str_copy(b->message, sizeof b->message, message);
+    /* A refused body is rejected; a batch the server could not finish is aborted. Refusals
+     * before any work (key in flight, no slot) are not batches: ingest_db_begin clears these. */
+    b->outcome = status >= 400 && status < 500 && status != 409 ? BATCH_REJECTED : BATCH_ABORTED;
+    b->record = true;
+}
+
+void ingest_add_error(struct ingest *b, uint64_t line, const char *field, const char *message)
+{
+    b->error_total++;
+    if (b->nerrors >= INGEST_MAX_ERRORS)
+        return;
+    struct ingest_error *e = &b->errors[b->nerrors++];
+    e->line = line;
+    str_copy(e->field, sizeof e->field, field);
+    str_copy(e->message, sizeof e->message, message);
+}
+
+static void ingest_on_parse_error(void *ctx, uint64_t line, const char *field,
+                                  const char *message)
+{
+    ingest_add_error(ctx, line, field, message);
+}
+
+static void ingest_free(struct ingest *b)
+{
+    if (b->outcome >= 0)
+        metrics_batch_done(b->outcome, b->rows, b->bytes, clock_mono_ns() - b->t0_ns);
+    metrics_batch_inflight_add(-1);
+    atomic_fetch_sub(&ingest_active, 1);
+    portset_free(b->ports);
+    rowparse_free(b->parser);
+    EVP_MD_CTX_free(b->sha);
+    dynbuf_free(&b->copy);
+    free(b->chunk);
+    free(b);
+}
+
+/* Refuses before reading the body (MHD then closes the connection). */
+static void ingest_refuse(struct http_req *req, int status, const char *message)
+{
+    req->respond_early = true;
+    http_respond_error(req, status, message);
+}
+
+static bool ingest_auth(struct http_req *req, char *name, size_t cap)
+{
+    int a = auth_check(http_header(req, "Authorization"), name, cap);
+    if (a == AUTH_OK)
+        return true;
+    if (a == AUTH_DISABLED) {
+        ingest_refuse(req, 403, "Ingestion is disabled: no ingest token is configured");
+        return false;
+    }
+    http_add_header(req, "WWW-Authenticate",
+                    a == AUTH_INVALID ? "Bearer realm=\"rates\", error=\"invalid_token\""
+                                      : "Bearer realm=\"rates\"");
+    ingest_refuse(req, 401, a == AUTH_INVALID ? "Invalid token" : "Bearer token required");
+    return false;
+}
+
+/* Idempotency-Key: an sf-string ("...") per the IETF draft; a bare token is accepted too.
+ * Printable ASCII, 1..INGEST_KEY_MAX. Returns 0, 1 when absent, -1 when invalid. */
+static int ingest_key(struct http_req *req, char *out, size_t cap)
+{
+    const char *v = http_header(req, "Idempotency-Key");
+    if (!v)
+        return 1;
+    size_t n = strlen(v);
+    if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
+        v++;
+        n -= 2;
+    }
+    if (n == 0 || n >= cap)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < 0x20 || v[i] > 0x7e || v[i] == '"' || v[i] == '\\')
+            return -1;
+    memcpy(out, v, n);
+    out[n] = '\0';
+    return 0;
+}
+
+/* The advisory lock id of (token, key): 63 bits of SHA-256("token\0key"). */
+static int64_t ingest_key_lock(const char *token, const char *key)
+{
+    unsigned char md[32], in[INGEST_NAME_MAX + INGEST_KEY_MAX + 2];
+    size_t tl = strlen(token), kl = strlen(key);
+    memcpy(in, token, tl + 1);
+    memcpy(in + tl + 1, key, kl);
+    unsigned int n = 0;
+    if (EVP_Digest(in, tl + 1 + kl, md, &n, EVP_sha256(), NULL) != 1)
+        memset(md, 0, sizeof md);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | md[i];
+    return (int64_t)(v & 0x7fffffffffffffffull);
+}
+
+/* The first step, on the worker that runs the first chunk (or the end of an empty body):
+ * the batch is not begun in on_request, because MHD calls the handler again with no data
+ * when a connection suspended before its body is resumed, which reads like a body's end.
+ * Returns true when the batch is COPYING. */
+static bool ingest_begin(struct http_req *req, struct ingest *b)
+{
+    if (b->phase != INGEST_BEGIN)
+        return b->phase == INGEST_COPYING;
+    switch (ingest_db_begin(b)) {
+    case INGEST_BEGIN_COPY:
+        ingest_set_phase(b, INGEST_COPYING);
+        return true;
+    case INGEST_BEGIN_REPLAY:
+        ingest_set_phase(b, INGEST_REPLAYING);
+        return false;
+    default:
+        ingest_set_phase(b, INGEST_FAILED_DRAINING);
+        ingest_reply(req, b); /* http.c discards the rest of the body, then answers */
+        return false;
+    }
+}
+
+void ingest_on_request(struct http_req *req)
+{
+    char token[INGEST_NAME_MAX + 1];
+    if (!ingest_auth(req, token, sizeof token))
+        return;
+    const char *ct = http_header(req, "Content-Type");
+    int fmt = ct ? rowparse_format_from_content_type(ct) : -1;
+    if (fmt < 0) {
+        ingest_refuse(req, 415, "Content-Type must be text/csv, application/x-ndjson or "
+                                "application/json");
+        return;
+    }
+    const char *cl = http_header(req, "Content-Length");
+    if (cl && strtoull(cl, NULL, 10) > (unsigned long long)APP.cfg.max_body_bytes) {
+        ingest_refuse(req, 413, "The body is larger than the maximum batch size");
+        return;
+    }
+    char key[INGEST_KEY_MAX + 1] = "";
+    if (ingest_key(req, key, sizeof key) < 0) {
+        ingest_refuse(req, 400, "Idempotency-Key must be 1-255 printable ASCII characters");
+        return;
+    }
+    if (atomic_fetch_add(&ingest_active, 1) >= APP.cfg.max_concurrent_batches) {
+        atomic_fetch_sub(&ingest_active, 1);
+        http_add_header(req, "Retry-After", "1");
+        ingest_refuse(req, 503, "Too many batches in progress on this instance, retry later");
+        return;
+    }
+    metrics_batch_inflight_add(1);
+    struct ingest *b = calloc(1, sizeof *b);
+    if (b) {
+        b->sha = EVP_MD_CTX_new();
+        b->parser = rowparse_new(fmt, ingest_db_row, ingest_on_parse_error, b);
+    }
+    if (!b || !b->sha || !b->parser || EVP_DigestInit_ex(b->sha, EVP_sha256(), NULL) != 1) {
+        if (b) {
+            b->outcome = -1;
+            ingest_free(b);
+        } else {
+            metrics_batch_inflight_add(-1);
+            atomic_fetch_sub(&ingest_active, 1);
+        }
+        ingest_refuse(req, 500, "Out of memory");
+        return;
+    }
+    req->state = b; /* owned by the request; freed in ingest_on_free */
+    b->outcome = -1;
+    b->fmt = fmt;
+    str_copy(b->content_type, sizeof b->content_type, ct);
+    str_copy(b->token, sizeof b->token, token);
+    str_copy(b->key, sizeof b->key, key);
+    if (key[0])
+        b->key_lock = ingest_key_lock(token, key);
+    str_copy(b->request_id, sizeof b->request_id, req->request_id);
+    b->max_bytes = (uint64_t)APP.cfg.max_body_bytes;
+    b->max_rows = (uint64_t)APP.cfg.max_batch_rows;
+    b->idle_timeout_s = APP.cfg.upload_idle_timeout_s;
+    b->stmt_timeout_ms = APP.cfg.batch_statement_timeout_ms;
+    b->ttl_s = APP.cfg.idempotency_ttl_s;
+    b->t0_ns = clock_mono_ns();
+    b->received_epoch = (double)clock_wall_ns() / 1e9;
+    dynbuf_init(&b->copy, INGEST_COPY_MAX);
+    /* A stalled upload is not suspended, so MHD's per-connection timeout ends it; the
+     * connection's end rolls the batch back (ingest_on_free). */
+    MHD_set_connection_option(req->conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                              (unsigned int)b->idle_timeout_s);
+}
+
+static void ingest_abort_and_reply(struct http_req *req, struct ingest *b)
+{
+    ingest_db_abort(b);
+    ingest_set_phase(b, INGEST_FAILED_DRAINING);
+    ingest_reply(req, b);
+}
+
+static void ingest_chunk_work(struct http_req *req, struct db_conn *unused)
+{
+    struct ingest *b = req->state;
+    if (!ingest_begin(req, b)) {
+        if (b->phase == INGEST_REPLAYING) {
+            b->bytes += b->chunk_len;
+            EVP_DigestUpdate(b->sha, b->chunk, b->chunk_len);
+        }
+        b->chunk_len = 0;
+        return;
+    }
+    b->bytes += b->chunk_len;
+    if (b->bytes > b->max_bytes) {
+        ingest_fail(b, 413, "body_too_large", "The body is larger than the maximum batch size");
+    } else {
+        EVP_DigestUpdate(b->sha, b->chunk, b->chunk_len);
+        if (!b->parser_stopped && rowparse_feed(b->parser, b->chunk, b->chunk_len) != 0) {
+            b->parser_stopped = true;
+            if (!b->error_total && !b->status)
+                ingest_add_error(b, 0, "body", "unreadable body");
+            ingest_fail(b, 422, "invalid_rows", "The batch has invalid rows; nothing was inserted");
+        }
+    }
+    b->chunk_len = 0;
+    if (b->status)
+        ingest_abort_and_reply(req, b);
+}
+
+void ingest_on_body(struct http_req *req, const char *data, size_t len)
+{
+    struct ingest *b = req->state;
+    if (!b)
+        return;
+    if (b->phase == INGEST_REPLAYING) {
+        b->bytes += len;
+        EVP_DigestUpdate(b->sha, data, len);
+        return;
+    }
+    if (b->phase != INGEST_COPYING && b->phase != INGEST_BEGIN)
+        return; /* FAILED_DRAINING: discard */
+    if (len > b->chunk_cap) {
+        size_t cap = len > INGEST_CHUNK_MAX ? len : INGEST_CHUNK_MAX / 16;
+        char *p = realloc(b->chunk, cap);
+        if (!p) {
+            ingest_fail(b, 500, "internal", "Out of memory");
+            b->outcome = BATCH_ABORTED;
+            http_respond_error(req, 500, "Out of memory"); /* on_free rolls back */
+            return;
+        }
+        b->chunk = p;
+        b->chunk_cap = cap;
+    }
+    memcpy(b->chunk, data, len);
+    b->chunk_len = len;
+    if (http_defer(req, ingest_chunk_work, 0) != 0) {
+        /* 503 set by http_defer; the transaction is rolled back in ingest_on_free. */
+        b->outcome = BATCH_ABORTED;
+        b->record = true;
+        str_copy(b->message, sizeof b->message, "worker queue full");
+    }
+}
+
+static void ingest_replay_end(struct http_req *req, struct ingest *b);
+
+static void ingest_finish_work(struct http_req *req, struct db_conn *unused)
+{
+    struct ingest *b = req->state;
+    if (!ingest_begin(req, b)) {
+        if (b->phase == INGEST_REPLAYING)
+            ingest_replay_end(req, b);
+        return;
+    }
+    if (!b->parser_stopped && rowparse_finish(b->parser) != 0)
+        b->parser_stopped = true;
+    if (b->error_total)
+        ingest_fail(b, 422, "invalid_rows", "The batch has invalid rows; nothing was inserted");
+    if (!b->status && b->rows == 0)
+        ingest_fail(b, 422, "empty_batch", "The batch has no rows");
+    if (!b->status) {
+        unsigned char md[32];
+        unsigned int n = 0;
+        EVP_DigestFinal_ex(b->sha, md, &n);
+        for (unsigned int i = 0; i < n && i < 32; i++)
+            snprintf(b->sha_hex + 2 * i, 3, "%02x", md[i]);
+        if (ingest_db_commit(b) == 0) {
+            b->status = 201;
+            b->outcome = BATCH_COMMITTED;
+            ingest_set_phase(b, INGEST_DONE);
+            ingest_reply(req, b);
+            return;
+        }
+    }
+    ingest_abort_and_reply(req, b);
+}
+
+static void ingest_replay_end(struct http_req *req, struct ingest *b)
+{
+    unsigned char md[32];
+    unsigned int n = 0;
+    EVP_DigestFinal_ex(b->sha, md, &n);
+    for (unsigned int i = 0; i < n && i < 32; i++)
+        snprintf(b->sha_hex + 2 * i, 3, "%02x", md[i]);
+    if (b->bytes > b->max_bytes) {
+        ingest_fail(b, 413, "body_too_large", "The body is larger than the maximum batch size");
+        b->record = false;
+    } else if (strcmp(b->sha_hex, b->replay_sha) == 0) {
+        b->status = 201;
+        b->outcome = BATCH_REPLAYED;
+    } else {
+        ingest_fail(b, 422, "idempotency_key_reused",
+                    "This Idempotency-Key was used for a different body");
+        b->record = false;
+    }
+    ingest_set_phase(b, INGEST_DONE);
+    ingest_reply(req, b);
+}
+
+void ingest_on_end(struct http_req *req)
+{
+    struct ingest *b = req->state;
+    if (!b)
+        return;
+    if (b->phase == INGEST_REPLAYING) {
+        ingest_replay_end(req, b);
+        return;
+    }
+    if (b->phase == INGEST_COPYING || b->phase == INGEST_BEGIN) {
+        if (http_defer(req, ingest_finish_work, 0) != 0) {
+            b->outcome = BATCH_ABORTED;
+            b->record = true;
+            str_copy(b->message, sizeof b->message, "worker queue full");
+        }
+        return;
+    }
+    ingest_reply(req, b);
+}
+
+static void *ingest_reaper(void *arg)
+{
+    struct ingest *b = arg; /* owned by this thread */
+    ingest_db_abort(b);
+    ingest_free(b);
+    return NULL;
+}
+
+void ingest_on_free(struct http_req *req, bool completed)
+{
+    struct ingest *b = req->state;
+    if (!b)
+        return;
+    req->state = NULL;
+    if (b->conn) {
+        /* The client went away (or the server is stopping) with the transaction open. No
+         * worker job can be running: this connection is not suspended. */
+        if (!b->message[0])
+            str_copy(b->message, sizeof b->message,
+                     completed ? "aborted" : "client disconnected or timed out mid-body");
+        b->outcome = BATCH_ABORTED;
+        b->record = true;
+        snprintf(req->note, sizeof req->note, "batch rolled back: %.200s", b->message);
+        LOG_INFO("batch %s: rolled back: %s (%llu bytes, %llu rows received)", b->request_id,
+                 b->message, (unsigned long long)b->bytes, (unsigned long long)b->rows);
+        /* Rolling back blocks, and HTTP threads never block: a short-lived thread does it,
+         * except at shutdown, where finishing it before the pool closes matters more. */
+        pthread_t t;
+        pthread_attr_t attr;
+        bool spawned = false;
+        if (!http_server_draining(APP.srv) && pthread_attr_init(&attr) == 0) {
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            spawned = pthread_create(&t, &attr, ingest_reaper, b) == 0;
+            pthread_attr_destroy(&attr);
+        }
+        if (!spawned)
+            ingest_reaper(b);
+        return;
+    }
+    ingest_set_phase(b, INGEST_DONE);
+    ingest_free(b);
+}

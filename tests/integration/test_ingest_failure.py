@@ -1,0 +1,121 @@
+"""POST /batches failure semantics: aborted and stalled uploads, a database error mid-batch,
+shutdown mid-batch, and readers during a large commit: nothing partial is ever visible and
+the service (and its pooled connections) stay healthy."""
+import json
+import signal
+import threading
+import time
+
+import pytest
+
+import harness
+import ingest_util as iu
+
+DB = "rates_ingest_fail"
+IDLE = ("SELECT count(*) FROM pg_stat_activity WHERE usename = 'rates_app' "
+        "AND datname = '" + DB + "' AND (state LIKE 'idle in transaction%' "
+        "OR query LIKE 'COPY%' AND state = 'active')")
+
+
+@pytest.fixture(scope="module")
+def env(pg):
+    url = iu.make_db(pg, DB)
+    s = iu.start_server(url, RATES_UPLOAD_IDLE_TIMEOUT_S=2)
+    yield {"pg": pg, "server": s, "url": url}
+    iu.stop_server(s)
+
+
+def _ledger(pg, status):
+    return int(pg.psql(f"SELECT count(*) FROM batches WHERE status = '{status}'", db=DB))
+
+
+def test_upload_aborted_halfway(env):
+    pg, s = env["pg"], env["server"]
+    before, aborted = iu.count(pg, DB, "true"), _ledger(pg, "aborted")
+    data = iu.body(iu.gen_rows(50000, seed=5))
+    up = iu.RawUpload(s.port, len(data))
+    up.send(data[:len(data) // 2])
+    time.sleep(0.3)
+    up.close()
+    assert iu.wait_for(lambda: _ledger(pg, "aborted") == aborted + 1)
+    assert iu.count(pg, DB, "true") == before
+    assert iu.wait_for(lambda: pg.psql(IDLE, db=DB) == "0")
+    st, _, doc = iu.post(s, iu.body(iu.gen_rows(100, seed=6)))
+    assert st == 201, doc
+
+
+def test_stalled_upload_rolled_back_after_idle_timeout(env):
+    pg, s = env["pg"], env["server"]
+    before, aborted = iu.count(pg, DB, "true"), _ledger(pg, "aborted")
+    data = iu.body(iu.gen_rows(5000, seed=8))
+    up = iu.RawUpload(s.port, len(data))
+    up.send(data[:len(data) // 2])
+    t0 = time.time()
+    assert iu.wait_for(lambda: _ledger(pg, "aborted") == aborted + 1, timeout=10)
+    assert time.time() - t0 < 8
+    up.close()
+    assert iu.count(pg, DB, "true") == before
+    assert iu.wait_for(lambda: pg.psql(IDLE, db=DB) == "0")
+
+
+def test_database_error_mid_batch(env):
+    pg, s = env["pg"], env["server"]
+    before = iu.count(pg, DB, "true")
+    data = iu.body(iu.gen_rows(20000, seed=12))
+    up = iu.RawUpload(s.port, len(data))
+    up.send(data[:len(data) // 2])
+    assert iu.wait_for(lambda: pg.psql(IDLE, db=DB) == "1")
+    pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'rates_app' "
+            f"AND datname = '{DB}' AND query LIKE 'COPY%'", db=DB)
+    up.send(data[len(data) // 2:])
+    st, hd, b = up.response()
+    up.close()
+    assert st == 503 and hd.get("retry-after") == "1", b
+    assert iu.count(pg, DB, "true") == before
+    for seed in (13, 14):  # the pool replaced the broken connection
+        st, _, doc = iu.post(s, iu.body(iu.gen_rows(100, seed=seed)))
+        assert st == 201, doc
+
+
+def test_readers_see_before_or_after_only(env):
+    pg, s = env["pg"], env["server"]
+    ports = ["ZTEA", "ZTEB"]
+    rows = [("ZTEA", "ZTEB", f"2032-0{1 + i % 9}-1{i % 10}", 100 + i % 50) for i in range(200000)]
+    full = len(rows)
+    seen, stop = [], threading.Event()
+
+    def reader():
+        while not stop.is_set() and len(seen) < 5000:
+            seen.append(iu.rates_count(s, "ZTEA", "ZTEB", "2032-01-01", "2032-12-31"))
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        st, _, doc = iu.post(s, iu.body(rows), timeout=300)
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        t.join(30)
+    assert st == 201, doc
+    assert len(seen) > 5
+    assert set(seen) <= {0, full}, sorted(set(seen))[:10]
+    assert seen[0] == 0 and seen[-1] == full
+    assert ports
+
+
+def test_shutdown_mid_batch_rolls_back(env):
+    pg = env["pg"]
+    s = iu.start_server(env["url"], RATES_SHUTDOWN_TIMEOUT_S=1, RATES_DRAIN_DELAY_S=0)
+    before, aborted = iu.count(pg, DB, "true"), _ledger(pg, "aborted")
+    data = iu.body(iu.gen_rows(10000, seed=15))
+    up = iu.RawUpload(s.port, len(data))
+    up.send(data[:len(data) // 2])
+    assert iu.wait_for(lambda: pg.psql(IDLE, db=DB) == "1")
+    s.signal(signal.SIGTERM)
+    assert s.proc.wait(30) == 0
+    up.close()
+    assert iu.count(pg, DB, "true") == before
+    assert iu.wait_for(lambda: pg.psql(IDLE, db=DB) == "0")
+    assert _ledger(pg, "aborted") == aborted + 1
+    s.logf.close()
+    assert not s.sanitizer_reports()
