@@ -1,6 +1,7 @@
 /* rates.c: GET /rates. Validation happens on the HTTP thread; the query runs on a worker.
- * The database returns only days that have prices (an index range scan on the route);
- * the calendar, the nulls and the "fewer than 3" rule are applied here. */
+ * orig_code and dest_code (or origin and destination) are port codes or region slugs
+ * (docs/regions.md). The database returns only days that have prices (index range scans on
+ * the route); the calendar, the nulls and the "fewer than 3" rule are applied here. */
 #include "rates.h"
 
 #include <stdbool.h>
@@ -11,15 +12,15 @@
 #include "app.h"
 #include "date.h"
 #include "db.h"
+#include "dbread.h"
 #include "dynbuf.h"
 #include "http.h"
-#include "log.h"
-#include "metrics.h"
 #include "numfmt.h"
 #include "query.h"
+#include "regions.h"
 #include "utf8.h"
 
-#define RATES_CODE_MAX 256
+#define RATES_CODE_MAX REGIONS_SLUG_MAX
 #define RATES_MIN_COUNT 3
 
 struct rates_query {
@@ -28,15 +29,26 @@ struct rates_query {
     char dest[RATES_CODE_MAX + 1];
 };
 
+/* One round trip for ports and regions alike: rates_by_day() (db/migrations/0006) runs the
+ * plain index range scan of before when neither value is a region, so port-to-port answers
+ * and costs stay as they were, and otherwise expands the slugs (recursive, depth-bounded) and
+ * aggregates every individual price between the two port sets. Why a function and not one
+ * combined statement, and not a closure table: see the migration. Days come newest first. */
 static const char rates_sql[] =
-    "SELECT (day - $3::date) AS off, count(*) AS n, avg(price)::float8 AS avg "
-    "FROM public.prices "
-    "WHERE orig_code = $1 AND dest_code = $2 AND day >= $3::date AND day <= $4::date "
-    "GROUP BY day ORDER BY day DESC";
+    "SELECT day_offset, n, avg_price FROM public.rates_by_day($1::text, $2::text, $3::date, "
+    "$4::date)";
+
+/* Newest first, whatever order the rows came in. */
+static int rates_day_cmp(const void *a, const void *b)
+{
+    const struct rates_day *x = a, *y = b;
+    return (x->offset < y->offset) - (x->offset > y->offset);
+}
 
 void rates_init(void)
 {
     db_register_statement("rates_by_day", rates_sql, 4);
+    regions_init();
 }
 
 char *rates_render(int32_t date_from, int32_t date_to, const struct rates_day *days,
@@ -85,32 +97,22 @@ static void rates_send(struct http_req *req, const struct rates_query *q,
     http_respond_owned(req, 200, "application/json", body, len);
 }
 
-/* Runs the query once; returns 0, or -1 with err set (and *broken when the connection died). */
-static int rates_query_run(struct db_conn *conn, const struct rates_query *q,
-                           struct rates_day **out, size_t *nout, bool *broken, char *err,
-                           size_t errcap)
+static void rates_work(struct http_req *req, struct db_conn *conn)
 {
+    const struct rates_query *q = req->state;
     char from[11], to[11];
     date_format(q->from, from);
     date_format(q->to, to);
     const char *params[4] = { q->orig, q->dest, from, to };
-    uint64_t t0 = clock_mono_ns();
-    PGresult *res = PQexecPrepared(conn->pg, "rates_by_day", 4, params, NULL, NULL, 0);
-    metrics_db_query(clock_mono_ns() - t0);
-    *broken = false;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_error_copy(conn, res, err, errcap);
-        *broken = db_conn_broken(conn);
-        PQclear(res);
-        metrics_db_error();
-        return -1;
-    }
+    PGresult *res = dbread_exec(req, conn, "rates_by_day", 4, params);
+    if (!res)
+        return;
     int n = PQntuples(res);
     struct rates_day *days = calloc((size_t)n + 1, sizeof *days);
     if (!days) {
         PQclear(res);
-        snprintf(err, errcap, "out of memory");
-        return -1;
+        http_respond_error(req, 500, "Out of memory");
+        return;
     }
     for (int i = 0; i < n; i++) {
         days[i].offset = (int32_t)strtol(PQgetvalue(res, i, 0), NULL, 10);
@@ -118,61 +120,64 @@ static int rates_query_run(struct db_conn *conn, const struct rates_query *q,
         days[i].avg = strtod(PQgetvalue(res, i, 2), NULL);
     }
     PQclear(res);
-    *out = days;
-    *nout = (size_t)n;
-    return 0;
-}
-
-static void rates_work(struct http_req *req, struct db_conn *conn)
-{
-    const struct rates_query *q = req->state;
-    struct rates_day *days = NULL;
-    size_t ndays = 0;
-    char err[512];
-    bool broken = false;
-    uint64_t t0 = clock_mono_ns();
-    int rc = rates_query_run(conn, q, &days, &ndays, &broken, err, sizeof err);
-    if (rc != 0 && broken) {
-        /* The server closed this connection (a restart, a failover): reads are idempotent, so
-         * try once more on a fresh connection before answering 503. */
-        char cerr[512];
-        if (db_conn_reconnect(APP.read_pool, conn, cerr, sizeof cerr) == 0)
-            rc = rates_query_run(conn, q, &days, &ndays, &broken, err, sizeof err);
-        else
-            str_copy(err, sizeof err, cerr);
-    }
-    req->db_ns += clock_mono_ns() - t0;
-    if (rc != 0) {
-        str_copy(req->note, sizeof req->note, err);
-        if (broken) {
-            http_add_header(req, "Retry-After", "1");
-            http_respond_error(req, 503, "Database unavailable");
-        } else if (strstr(err, "statement timeout")) {
-            http_respond_error(req, 503, "Query timed out");
-        } else {
-            http_respond_error(req, 500, "Database error");
-        }
-        free(days);
-        return;
-    }
-    rates_send(req, q, days, ndays);
+    qsort(days, (size_t)n, sizeof *days, rates_day_cmp);
+    rates_send(req, q, days, (size_t)n);
     free(days);
 }
 
-/* Reads one code parameter: 0 ok, -1 invalid (missing, empty, NUL, too long). */
-static int rates_code(struct http_req *req, const char *key, char *out, bool *valid_utf8)
+enum { RATES_LOC_OK = 0, RATES_LOC_INVALID = -1, RATES_LOC_BOTH = -2 };
+
+/* Reads one location, given as key or as its alias (never both): a port code or a region
+ * slug. Returns RATES_LOC_OK, RATES_LOC_INVALID (missing, empty, NUL) or RATES_LOC_BOTH.
+ * A value too long to name anything is well-formed: out is then empty and *valid false. */
+static int rates_location(struct http_req *req, const char *key, const char *alias, char *out,
+                          bool *valid)
 {
-    size_t len = 0;
+    char alt[RATES_CODE_MAX + 1];
+    size_t len = 0, alt_len = 0;
     int rc = query_get(req->query, key, out, RATES_CODE_MAX + 1, &len);
+    int rc_alt = query_get(req->query, alias, alt, sizeof alt, &alt_len);
+    if (rc != QUERY_ABSENT && rc_alt != QUERY_ABSENT)
+        return RATES_LOC_BOTH;
+    if (rc == QUERY_ABSENT) {
+        rc = rc_alt;
+        len = alt_len;
+        memcpy(out, alt, sizeof alt);
+    }
     if (rc == QUERY_TOO_LONG) {
-        /* Longer than any code: it cannot match, but it is a well-formed request. */
         out[0] = '\0';
-        *valid_utf8 = false;
-        return 0;
+        *valid = false;
+        return RATES_LOC_OK;
     }
     if (rc != QUERY_FOUND || len == 0 || strlen(out) != len)
-        return -1;
-    *valid_utf8 = utf8_valid(out, len);
+        return RATES_LOC_INVALID;
+    *valid = utf8_valid(out, len);
+    return RATES_LOC_OK;
+}
+
+/* Both locations, origin first; 0, or -1 after answering 400. */
+static int rates_locations(struct http_req *req, struct rates_query *q, bool *valid)
+{
+    const struct { const char *key, *alias; char *out; } sides[] = {
+        { "orig_code", "origin", q->orig },
+        { "dest_code", "destination", q->dest },
+    };
+    *valid = true;
+    for (size_t i = 0; i < ARRAY_LEN(sides); i++) {
+        bool ok = true;
+        int rc = rates_location(req, sides[i].key, sides[i].alias, sides[i].out, &ok);
+        if (rc == RATES_LOC_BOTH) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "Give %s or %s, not both", sides[i].key, sides[i].alias);
+            http_respond_error(req, 400, msg);
+            return -1;
+        }
+        if (rc != RATES_LOC_OK) {
+            http_respond_error(req, 400, "Invalid location arguments");
+            return -1;
+        }
+        *valid = *valid && ok;
+    }
     return 0;
 }
 
@@ -197,12 +202,9 @@ void rates_on_request(struct http_req *req)
         http_respond_error(req, 400, "Invalid date arguments");
         return;
     }
-    bool orig_ok = true, dest_ok = true;
-    if (rates_code(req, "orig_code", q->orig, &orig_ok) != 0 ||
-        rates_code(req, "dest_code", q->dest, &dest_ok) != 0) {
-        http_respond_error(req, 400, "Invalid location arguments");
+    bool valid = true;
+    if (rates_locations(req, q, &valid) != 0)
         return;
-    }
     if (q->from > q->to) {
         http_respond(req, 200, "application/json", "{\"rates\": []}", 13);
         return;
@@ -213,12 +215,12 @@ void rates_on_request(struct http_req *req)
         http_respond_error(req, 400, msg);
         return;
     }
-    if (!orig_ok || !dest_ok) {
-        /* No port code is invalid UTF-8 (or that long): every day is empty. */
+    if (!valid) {
+        /* No code or slug is invalid UTF-8 (or that long): every day is empty. */
         rates_send(req, q, NULL, 0);
         return;
     }
-    (void)http_defer(req, rates_work, WORK_DB);
+    (void)http_defer(req, rates_work, WORK_DB_READ);
 }
 
 void rates_on_free(struct http_req *req, _Bool completed)

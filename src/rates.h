@@ -9,7 +9,8 @@
 
 struct http_req;
 
-/* Registers the prepared statements; call before the pool starts. */
+/* Registers the prepared statements of /rates and of the region routes it builds on
+ * (/regions, /ports: regions_init); call before the pool starts. */
 void rates_init(void);
 void rates_on_request(struct http_req *req);
 void rates_on_free(struct http_req *req, _Bool completed);

@@ -1,0 +1,56 @@
+/* dbread.c: runs a read-only prepared statement for a route and maps its failures to answers. */
+#include "dbread.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "app.h"
+#include "db.h"
+#include "http.h"
+#include "metrics.h"
+
+/* One attempt: the result, or NULL with err set (and *broken when the connection died). */
+static PGresult *dbread_try(struct db_conn *conn, const char *stmt, int nparams,
+                            const char *const *params, bool *broken, char *err, size_t errcap)
+{
+    uint64_t t0 = clock_mono_ns();
+    PGresult *res = PQexecPrepared(conn->pg, stmt, nparams, params, NULL, NULL, 0);
+    metrics_db_query(clock_mono_ns() - t0);
+    *broken = false;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK)
+        return res;
+    db_error_copy(conn, res, err, errcap);
+    *broken = db_conn_broken(conn);
+    PQclear(res);
+    metrics_db_error();
+    return NULL;
+}
+
+PGresult *dbread_exec(struct http_req *req, struct db_conn *conn, const char *stmt, int nparams,
+                      const char *const *params)
+{
+    char err[512];
+    bool broken = false;
+    uint64_t t0 = clock_mono_ns();
+    PGresult *res = dbread_try(conn, stmt, nparams, params, &broken, err, sizeof err);
+    if (!res && broken) {
+        char cerr[512];
+        if (db_conn_reconnect(APP.read_pool, conn, cerr, sizeof cerr) == 0)
+            res = dbread_try(conn, stmt, nparams, params, &broken, err, sizeof err);
+        else
+            str_copy(err, sizeof err, cerr);
+    }
+    req->db_ns += clock_mono_ns() - t0;
+    if (res)
+        return res;
+    str_copy(req->note, sizeof req->note, err);
+    if (broken) {
+        http_add_header(req, "Retry-After", "1");
+        http_respond_error(req, 503, "Database unavailable");
+    } else if (strstr(err, "statement timeout")) {
+        http_respond_error(req, 503, "Query timed out");
+    } else {
+        http_respond_error(req, 500, "Database error");
+    }
+    return NULL;
+}
