@@ -27,6 +27,7 @@ static int statement_count;
 
 struct db_slot {
     struct db_conn conn;
+    struct db_pool *owner;
     bool in_use;
     bool discard;
     bool ever_connected;
@@ -108,8 +109,10 @@ struct db_pool *db_pool_new(const struct db_pool_settings *s)
         free(p);
         return NULL;
     }
-    for (int i = 0; i < s->size; i++)
+    for (int i = 0; i < s->size; i++) {
         p->slots[i].conn.slot = i;
+        p->slots[i].owner = p;
+    }
     p->size = s->size;
     p->statement_timeout_ms = s->statement_timeout_ms;
     p->connect_timeout_s = s->connect_timeout_s;
@@ -263,6 +266,9 @@ int db_pool_acquire(struct db_pool *p, long wait_ms, struct db_conn **out, char 
 
 int db_conn_reconnect(struct db_pool *p, struct db_conn *c, char *err, size_t errcap)
 {
+    /* Reconnect to the pool c came from: a primary connection must never be replaced by a
+     * replica's (the read pool has its own URL). */
+    p = ((struct db_slot *)(void *)c)->owner;
     if (c->pg)
         PQfinish(c->pg);
     c->pg = db_connect_once(p->url, p->connect_timeout_s, p->app, err, errcap);

@@ -39,7 +39,8 @@ int db_pool_acquire(struct db_pool *p, long wait_ms, struct db_conn **out, char 
 void db_pool_release(struct db_pool *p, struct db_conn *c);
 /* Marks c unusable: release will close it. */
 void db_conn_discard(struct db_conn *c);
-/* Replaces c's connection with a new one (statements prepared). 0, or -1 with err. */
+/* Replaces c's connection with a new one (statements prepared), connected with the settings
+ * of the pool c came from, whatever p is. 0, or -1 with err. */
 int db_conn_reconnect(struct db_pool *p, struct db_conn *c, char *err, size_t errcap) WUR;
 /* Copies the libpq error of c (or of res when given) into err, one line. */
 void db_error_copy(const struct db_conn *c, const PGresult *res, char *err, size_t errcap);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 
 #define HTTP_URI_MAX 8192
 #define HTTP_MEMORY_LIMIT (64 * 1024) /* per connection: bounds request line and headers */
+#define HTTP_CONN_HEADROOM 16 /* connections above the soft limit that still get a 503 */
 
 struct http_server {
     struct MHD_Daemon *pub;
@@ -27,8 +29,11 @@ struct http_server {
     struct db_pool *pool;
     const struct http_route *routes;
     int route_count;
-    atomic_bool draining;
+    atomic_bool draining;   /* readiness off */
+    atomic_bool closing;    /* public responses carry Connection: close */
     atomic_long inflight;
+    atomic_long pub_conns;  /* open connections on the public listener */
+    long max_connections;   /* soft limit: beyond it, a 503 and the connection closes */
     bool quiesced;
 };
 
@@ -226,7 +231,7 @@ static enum MHD_Result http_queue(struct http_req *req)
         snprintf(timing, sizeof timing, "db;dur=%.3f", (double)req->db_ns / 1e6);
         MHD_add_response_header(resp, "Server-Timing", timing);
     }
-    if (atomic_load(&req->srv->draining) && !req->admin)
+    if (atomic_load(&req->srv->closing) && !req->admin)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)req->status, resp);
     MHD_destroy_response(resp);
@@ -239,6 +244,15 @@ int http_defer(struct http_req *req, http_work_fn fn, unsigned flags)
     req->work = fn;
     req->work_flags = flags;
     req->enqueued_ns = clock_mono_ns();
+    if (flags & WORK_DB_READ) {
+        /* Read-your-writes (docs/high-availability.md): decided here, on the HTTP thread. */
+        const char *consistency = http_header(req, "Rates-Consistency");
+        const char *lsn = http_header(req, "Rates-Min-LSN");
+        if (consistency && strcasecmp(consistency, "primary") == 0)
+            req->work_flags = (flags & ~(unsigned)WORK_DB_READ) | WORK_DB;
+        else if (lsn)
+            str_copy(req->min_lsn, sizeof req->min_lsn, lsn);
+    }
     /* Suspend before queueing, so that a fast worker's resume always follows the suspend. */
     req->suspended = true;
     MHD_suspend_connection(req->conn);
@@ -270,8 +284,10 @@ static void *http_uri_log(void *cls, const char *uri, struct MHD_Connection *con
     req->conn = con;
     req->t_start_ns = clock_mono_ns();
     size_t n = strnlen(uri, HTTP_URI_MAX + 1);
-    if (n > HTTP_URI_MAX)
+    if (n > HTTP_URI_MAX) {
         n = HTTP_URI_MAX;
+        req->uri_too_long = true;
+    }
     req->uri = malloc(n + 1);
     if (req->uri) {
         memcpy(req->uri, uri, n);
@@ -300,6 +316,20 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *con, const 
         req->path = url;
         req->method_bit = http_method_bit(method);
         http_request_id(req);
+        if (req->uri_too_long) {
+            http_respond_error(req, 414, "URI too long (8192 bytes at most)");
+            req->respond_early = true;
+            return http_queue(req);
+        }
+        if (!req->admin && atomic_load(&req->srv->pub_conns) > req->srv->max_connections) {
+            /* A clear refusal, then the connection closes and frees its slot. */
+            metrics_connection_refused();
+            http_add_header(req, "Retry-After", "1");
+            http_add_header(req, MHD_HTTP_HEADER_CONNECTION, "close");
+            http_respond_error(req, 503, "Too many connections, retry later");
+            req->respond_early = true;
+            return http_queue(req);
+        }
         http_route_find(req);
         /* Routes that take a body decide at once (auth, limits, 100-continue); the others
          * run on the next call, once MHD has the whole request, so that keep-alive holds. */
@@ -382,6 +412,17 @@ static void http_completed(void *cls, struct MHD_Connection *con, void **con_cls
     free(req);
 }
 
+/* Counts open connections (the soft limit and the graceful stop need the number). */
+static void http_conn_notify(void *cls, struct MHD_Connection *con, void **socket_ctx,
+                             enum MHD_ConnectionNotificationCode code)
+{
+    struct http_listener *l = cls;
+    long d = code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1;
+    if (!l->admin)
+        atomic_fetch_add(&l->srv->pub_conns, d);
+    metrics_connections_add(l->admin, (int)d);
+}
+
 static void http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
@@ -389,6 +430,11 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n > 0 && msg[n - 1] == '\n')
         msg[--n] = '\0';
+    /* Requests MHD refuses itself (request line or headers over the memory limit: 414, 431;
+     * malformed: 400) never reach a route: count them here. */
+    const char *code = strstr(msg, "HTTP response code is ");
+    if (code)
+        metrics_request_done(ROUTE_OTHER, atoi(code + 22), 0);
     log_write(LOG_LVL_DEBUG, NULL, "http: %s", msg);
 }
 
@@ -396,14 +442,27 @@ static struct MHD_Daemon *http_daemon(struct http_listener *l, int fd, long thre
                                       const struct http_server_settings *s)
 {
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    return MHD_start_daemon(
-        flags, 0, NULL, NULL, http_access, l, MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)s->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)s->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_URI_LOG_CALLBACK, http_uri_log, l,
-        MHD_OPTION_NOTIFY_COMPLETED, http_completed, l, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log,
-        NULL, MHD_OPTION_END);
+    /* The hard limit (MHD closes at accept) sits above the soft one (a 503 JSON answer). */
+    long hard = s->max_connections + s->max_connections / 8 + HTTP_CONN_HEADROOM;
+    struct MHD_OptionItem o[16];
+    int n = 0;
+    o[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
+    if (!l->admin && s->max_connections_per_ip > 0)
+        o[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                          s->max_connections_per_ip, NULL };
+    if (threads > 1) /* MHD warns about a pool of one */
+        o[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, threads, NULL };
+    o[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, hard, NULL };
+    o[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, s->connection_timeout_s,
+                                      NULL };
+    o[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_MEMORY_LIMIT,
+                                      NULL };
+    o[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+    /* The logger first, so that MHD's complaints about later options reach it. */
+    return MHD_start_daemon(flags, 0, NULL, NULL, http_access, l, MHD_OPTION_EXTERNAL_LOGGER,
+                            http_mhd_log, NULL, MHD_OPTION_ARRAY, o, MHD_OPTION_URI_LOG_CALLBACK,
+                            http_uri_log, l, MHD_OPTION_NOTIFY_COMPLETED, http_completed, l,
+                            MHD_OPTION_NOTIFY_CONNECTION, http_conn_notify, l, MHD_OPTION_END);
 }
 
 struct http_server *http_server_start(const struct http_server_settings *s, char *err,
@@ -417,6 +476,7 @@ struct http_server *http_server_start(const struct http_server_settings *s, char
     srv->pool = s->pool;
     srv->routes = s->routes;
     srv->route_count = s->route_count;
+    srv->max_connections = s->max_connections;
     srv->pub_fd = s->listen_fd >= 0 ? s->listen_fd : listen_open(s->listen, err, errcap);
     if (srv->pub_fd < 0)
         goto fail;
@@ -466,6 +526,22 @@ fail:
 void http_server_set_draining(struct http_server *srv)
 {
     atomic_store(&srv->draining, true);
+    atomic_store(&srv->closing, true);
+}
+
+void http_server_set_closing(struct http_server *srv)
+{
+    atomic_store(&srv->closing, true);
+}
+
+long http_server_connections(const struct http_server *srv)
+{
+    return atomic_load(&srv->pub_conns);
+}
+
+int http_server_admin_fd(const struct http_server *srv)
+{
+    return srv->admin_fd;
 }
 
 bool http_server_draining(const struct http_server *srv)
@@ -503,9 +579,7 @@ void http_server_stop(struct http_server *srv)
     /* Workers first: whatever is queued runs and resumes its connection. */
     workers_stop(srv->workers);
     if (srv->admin)
-        MHD_stop_daemon(srv->admin);
+        MHD_stop_daemon(srv->admin); /* closes admin_fd: a second close could hit a reused fd */
     MHD_stop_daemon(srv->pub);
-    if (srv->admin_fd >= 0)
-        close(srv->admin_fd);
     free(srv);
 }

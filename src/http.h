@@ -21,7 +21,13 @@ struct http_server;
 
 enum { HTTP_GET = 1, HTTP_HEAD = 2, HTTP_POST = 4, HTTP_DELETE = 8, HTTP_PUT = 16 };
 /* http_defer flags */
-enum { WORK_DB = 1 /* the worker acquires a pooled connection around the call */ };
+enum {
+    WORK_DB = 1,      /* the worker acquires a pooled connection around the call */
+    WORK_DB_READ = 2, /* the same from the read pool (replicas, RATES_DATABASE_READ_URL); a
+                       * request with "Rates-Consistency: primary" reads the primary instead,
+                       * and one with "Rates-Min-LSN: X/Y" reads a replica only once it has
+                       * replayed that WAL position (read-your-writes, docs/high-availability.md) */
+};
 
 typedef void (*http_work_fn)(struct http_req *req, struct db_conn *conn);
 
@@ -71,8 +77,10 @@ struct http_req {
     bool started, requested, has_response, queued, suspended, body_ended, admin;
     bool discard_body;      /* answer already decided: drop the rest of the body */
     bool respond_early;     /* queue the response before reading the body (closes the conn) */
+    bool uri_too_long;      /* longer than the request target we keep: 414 */
     http_work_fn work;
     unsigned work_flags;
+    char min_lsn[40];       /* WORK_DB_READ: the Rates-Min-LSN header, or empty */
     uint64_t enqueued_ns;
     struct http_req *next;
 };
@@ -86,6 +94,7 @@ struct http_server_settings {
     long workers;
     long queue_max;
     long max_connections;
+    long max_connections_per_ip; /* public listener; 0: none */
     long connection_timeout_s;
     long pool_wait_ms;
     struct db_pool *pool;
@@ -99,6 +108,12 @@ struct http_server *http_server_start(const struct http_server_settings *s, char
 /* Readiness off; responses now carry Connection: close. */
 void http_server_set_draining(struct http_server *srv);
 bool http_server_draining(const struct http_server *srv);
+/* Public responses carry Connection: close; readiness unchanged (self-upgrade hand-over). */
+void http_server_set_closing(struct http_server *srv);
+/* Open connections on the public listener. */
+long http_server_connections(const struct http_server *srv);
+/* The admin listening socket, or -1. */
+int http_server_admin_fd(const struct http_server *srv);
 /* Stops accepting new connections on the public listener (quiesce). Returns its fd, or -1. */
 int http_server_stop_accepting(struct http_server *srv);
 /* Requests and batches still in progress. */

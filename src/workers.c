@@ -5,7 +5,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "app.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
@@ -23,12 +25,44 @@ struct workers {
     pthread_t *threads;
 };
 
+/* True when conn is a standby that has not yet replayed lsn (or cannot tell): the read must
+ * then go to the primary to see the client's own write. */
+static bool workers_replica_behind(struct db_conn *conn, const char *lsn)
+{
+    const char *params[1] = { lsn };
+    PGresult *r = PQexecParams(conn->pg,
+                               "SELECT pg_is_in_recovery() AND "
+                               "coalesce(pg_last_wal_replay_lsn() < $1::pg_lsn, true)",
+                               1, NULL, params, NULL, NULL, 0);
+    bool behind = PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
+                  strcmp(PQgetvalue(r, 0, 0), "f") != 0;
+    PQclear(r);
+    return behind;
+}
+
+/* WORK_DB takes a connection of the primary pool, WORK_DB_READ one of the read pool (the
+ * same pool when no RATES_DATABASE_READ_URL is set). */
+static int workers_acquire(struct workers *w, struct http_req *req, struct db_pool **pool,
+                           struct db_conn **conn, char *err, size_t errcap)
+{
+    *pool = (req->work_flags & WORK_DB_READ) && APP.read_pool ? APP.read_pool : w->pool;
+    int rc = db_pool_acquire(*pool, w->pool_wait_ms, conn, err, errcap);
+    if (rc != DB_OK || *pool == w->pool || !req->min_lsn[0] ||
+        !workers_replica_behind(*conn, req->min_lsn))
+        return rc;
+    db_pool_release(*pool, *conn);
+    *conn = NULL;
+    *pool = w->pool;
+    return db_pool_acquire(*pool, w->pool_wait_ms, conn, err, errcap);
+}
+
 static void workers_run_one(struct workers *w, struct http_req *req)
 {
     struct db_conn *conn = NULL;
-    if (req->work_flags & WORK_DB) {
+    struct db_pool *pool = w->pool;
+    if (req->work_flags & (WORK_DB | WORK_DB_READ)) {
         char err[512];
-        int rc = db_pool_acquire(w->pool, w->pool_wait_ms, &conn, err, sizeof err);
+        int rc = workers_acquire(w, req, &pool, &conn, err, sizeof err);
         if (rc != DB_OK) {
             str_copy(req->note, sizeof req->note, err);
             http_add_header(req, "Retry-After", "1");
@@ -40,7 +74,7 @@ static void workers_run_one(struct workers *w, struct http_req *req)
     }
     req->work(req, conn);
     if (conn)
-        db_pool_release(w->pool, conn);
+        db_pool_release(pool, conn);
     http_resume(req);
 }
 

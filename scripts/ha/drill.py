@@ -1,0 +1,511 @@
+#!/usr/bin/env python3
+"""scripts/ha/drill.py: the high-availability drills, on loopback, with real processes.
+
+  drill.py failover   a primary and a synchronous standby (cluster.sh), two ratesd (one reading
+                      the primary, one reading the standby through RATES_DATABASE_READ_URL),
+                      a bounded load of reads and of batches with Idempotency-Key; kill -9 of the
+                      primary's postmaster, promotion of the standby; then the "commit happened,
+                      the answer was lost" case. Prints one JSON report.
+  drill.py lb         three ratesd behind HAProxy (deploy/haproxy/haproxy.cfg) under load:
+                      kill -9 one replica, SIGTERM-drain another. Prints one JSON report.
+
+Every loop is bounded in count and time; only the processes started here are signalled.
+The pytest drills (tests/integration/test_ha_*.py) call the same functions.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import harness  # noqa: E402
+
+CLUSTER_SH = os.path.join(ROOT, "scripts", "ha", "cluster.sh")
+TOKEN_NAME, TOKEN = "drill", "drill-secret-token"
+ORIG, DEST = "HADRA", "HADRB"  # the drill's own ports: its prices never mix with the dump's
+READ_PATH = f"/rates?date_from=2030-01-01&date_to=2030-01-10&orig_code={ORIG}&dest_code={DEST}"
+MAX_REQUESTS_PER_THREAD = 20000
+
+
+def log(msg):
+    print(f"drill: {msg}", file=sys.stderr, flush=True)
+
+
+class HaCluster:
+    """cluster.sh in a directory of its own."""
+
+    def __init__(self, directory, sync=True):
+        self.dir = directory
+        # PostgreSQL runs as another user: it must reach the directory.
+        os.chmod(os.path.dirname(directory), 0o755)
+        self.env = dict(os.environ, RATES_HA_DIR=directory, RATES_BIN=harness.RATES_BIN)
+        self.sh("up", *(["--sync"] if sync else []))
+        self.vars = {}
+        with open(os.path.join(directory, "ha.env")) as f:
+            for line in f:
+                if "=" in line and not line.startswith("#"):
+                    k, v = line.strip().split("=", 1)
+                    self.vars[k] = v.strip("'")
+        self.url = self.vars["RATES_HA_URL"]
+        self.read_url = self.vars["RATES_HA_READ_URL"]
+        self.ports = {"n1": int(self.vars["HA_N1_PORT"]), "n2": int(self.vars["HA_N2_PORT"])}
+
+    def sh(self, *args, timeout=180):
+        r = subprocess.run(["sh", CLUSTER_SH, *args], env=self.env, capture_output=True,
+                           text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError(f"cluster.sh {' '.join(args)}: {r.stdout}{r.stderr}")
+        return r.stdout
+
+    def psql(self, sql, node=None, check=True):
+        url = self.url if node is None else \
+            f"postgresql://postgres@127.0.0.1:{self.ports[node]}/rates"
+        r = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+                           capture_output=True, text=True, timeout=30)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"psql: {r.stderr}")
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    def role(self, node):
+        v = self.psql("SELECT pg_is_in_recovery()", node=node, check=False)
+        return {"t": "standby", "f": "primary"}.get(v, "down")
+
+    def node_with(self, role):
+        for n in ("n1", "n2"):
+            if self.role(n) == role:
+                return n
+        return None
+
+    def down(self):
+        try:
+            self.sh("down", "--purge", timeout=60)
+        except Exception as e:  # noqa: BLE001 - teardown goes on
+            log(f"cluster down: {e}")
+
+
+def seed_ports(cluster):
+    cluster.psql("INSERT INTO regions (slug, name) VALUES ('ha_drill', 'HA drill') "
+                 "ON CONFLICT DO NOTHING; "
+                 f"INSERT INTO ports (code, name, parent_slug) VALUES ('{ORIG}', 'HA drill A', "
+                 f"'ha_drill'), ('{DEST}', 'HA drill B', 'ha_drill') ON CONFLICT DO NOTHING")
+
+
+class Events:
+    """What the clients saw: (kind, start, end, ok, detail), monotonic seconds."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.items = []
+
+    def add(self, kind, t0, t1, ok, detail):
+        with self.lock:
+            self.items.append((kind, t0, t1, ok, detail))
+
+    def of(self, kind):
+        with self.lock:
+            return [e for e in self.items if e[0] == kind]
+
+
+def reader(port, kind, stop, events):
+    for _ in range(MAX_REQUESTS_PER_THREAD):
+        if stop.is_set():
+            return
+        t0 = time.monotonic()
+        try:
+            st, _, _ = harness.request("GET", READ_PATH, port=port, timeout=5)
+            ok, detail = st == 200, st
+        except (OSError, harness.http.client.HTTPException) as e:
+            ok, detail = False, type(e).__name__
+        events.add(kind, t0, time.monotonic(), ok, detail)
+        time.sleep(0.005 if ok else 0.02)
+
+
+def batch_body(run, i):
+    day = 1 + i % 28
+    return "".join(f"{ORIG},{DEST},2030-02-{day:02d},{100000 + i * 10 + j}\n"
+                   for j in range(3)).encode()
+
+
+def post_batch(port, key, body, timeout=10):
+    return harness.request("POST", "/batches", body=body, port=port, timeout=timeout,
+                           headers={"Authorization": f"Bearer {TOKEN}",
+                                    "Content-Type": "text/csv", "Idempotency-Key": key})
+
+
+def send_until_acked(port, key, body, events, deadline, rec):
+    """Retries one batch with the same key until it is acknowledged (201, or 200 replayed),
+    a permanent refusal, or the deadline: what a careful client does."""
+    delay = 0.05
+    while time.monotonic() < deadline:
+        rec["attempts"] += 1
+        t0 = time.monotonic()
+        try:
+            st, _, data = post_batch(port, key, body)
+            detail = st
+        except (OSError, harness.http.client.HTTPException) as e:
+            st, data, detail = None, b"", type(e).__name__
+        ok = st in (200, 201)
+        events.add("batch", t0, time.monotonic(), ok, detail)
+        if ok:
+            j = json.loads(data)
+            rec.update(acked=True, replayed=bool(j.get("replayed")), batch_id=j.get("batch_id"))
+            return
+        if st is not None and 400 <= st < 500 and st not in (408, 409, 429):
+            rec["refused"] = f"{st} {data[:200]!r}"
+            return
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+def batcher(port, run, stop, events, out, grace_s=30):
+    for i in range(MAX_REQUESTS_PER_THREAD):
+        if stop.is_set():
+            return
+        rec = {"key": f"{run}-{i}", "rows": 3, "attempts": 0, "acked": False,
+               "replayed": False}
+        out.append(rec)
+        # A batch started before the stop is finished even after it: its outcome must be known.
+        send_until_acked(port, rec["key"], batch_body(run, i), events,
+                         time.monotonic() + grace_s, rec)
+        time.sleep(0.02)
+
+
+def recovery(events, t_fault):
+    """(seconds from the fault until requests succeed again, failed requests). Recovery ends
+    with the first success that started after the last failure."""
+    after = [e for e in events if e[2] >= t_fault]
+    fails = [e for e in after if not e[3]]
+    if not fails:
+        return 0.0, 0, {}
+    last = max(e[1] for e in fails)
+    ok_after = [e[2] for e in after if e[3] and e[1] >= last]
+    kinds = {}
+    for e in fails:
+        kinds[str(e[4])] = kinds.get(str(e[4]), 0) + 1
+    return (round(min(ok_after) - t_fault, 3) if ok_after else None), len(fails), kinds
+
+
+def ledger_check(cluster, run, recs):
+    """Compares what the client knows with the ledger and the prices."""
+    rows = cluster.psql(
+        "SELECT b.idempotency_key, b.id, b.rows, "
+        "(SELECT count(*) FROM prices p WHERE p.batch_id = b.id) "
+        f"FROM batches b WHERE b.idempotency_key LIKE '{run}-%' AND b.status = 'committed'")
+    ledger = {}
+    for line in rows.splitlines():
+        key, bid, nrows, nprices = line.split("|")
+        ledger.setdefault(key, []).append((int(bid), int(nrows), int(nprices)))
+    dup_prices = int(cluster.psql(
+        f"SELECT count(*) FROM (SELECT price FROM prices WHERE orig_code = '{ORIG}' AND "
+        f"dest_code = '{DEST}' AND batch_id IS NOT NULL GROUP BY price HAVING count(*) > 1) d"))
+    acked = [r for r in recs if r["acked"]]
+    lost = [r["key"] for r in acked
+            if r["key"] not in ledger or ledger[r["key"]][0][2] != r["rows"]]
+    duplicated = [k for k, v in ledger.items() if len(v) > 1]
+    return {
+        "batches_sent": len(recs),
+        "batches_acknowledged": len(acked),
+        "batches_unacknowledged": [r["key"] for r in recs if not r["acked"]],
+        "batches_refused": [r.get("refused") for r in recs if r.get("refused")],
+        "batches_retried": sum(1 for r in recs if r["attempts"] > 1),
+        "acks_that_were_replays": sum(1 for r in acked if r["replayed"]),
+        "batches_lost": len(lost),
+        "batches_duplicated": len(duplicated) + dup_prices,
+        "committed_but_unacknowledged": len([k for k in ledger
+                                             if k not in {r["key"] for r in acked}]),
+        "lost_keys": lost[:10],
+        "duplicated_keys": duplicated[:10],
+    }
+
+
+def batches_available(port):
+    """POST /batches exists on this build (the ingest work may not have landed)."""
+    try:
+        st, _, _ = harness.request("POST", "/batches", body=b"", port=port, timeout=5,
+                                   headers={"Content-Type": "text/csv"})
+    except OSError:
+        return False
+    return st != 404
+
+
+def start_ratesd(url, read_url=None, extra=None):
+    env = {"RATES_INGEST_TOKENS": f"{TOKEN_NAME}:{TOKEN}", "RATES_POOL_SIZE": "4",
+           "RATES_CONNECT_TIMEOUT_S": "2"}
+    if read_url:
+        env["RATES_DATABASE_READ_URL"] = read_url
+    env.update(extra or {})
+    s = harness.Server(url, env=env)
+    s.wait_ready()
+    return s
+
+
+def stop_ratesd(s, name, report):
+    code = s.stop(timeout=30)
+    bad = s.sanitizer_reports()
+    report.setdefault("ratesd_exit", {})[name] = code
+    if bad:
+        report.setdefault("sanitizer_reports", {})[name] = bad
+    if bad:
+        report.setdefault("logs_kept", {})[name] = s.log
+    # Server-side errors (5xx other than 503) with the reason the log gives: a failover
+    # should produce 503s (retry later), never 500s.
+    errs = [f"{ln.get('method')} {ln.get('path')} {ln.get('status')}: {ln.get('error')}"
+            for ln in s.log_lines() if isinstance(ln.get("status"), int) and
+            ln["status"] >= 500 and ln["status"] != 503]
+    if errs:
+        report.setdefault("server_5xx", {})[name] = {"count": len(errs), "first": errs[:3]}
+    if not bad:
+        shutil.rmtree(s.logdir, ignore_errors=True)
+
+
+def unknown_outcome_case(cluster, srv, run):
+    """The commit happened just before the primary died and the client never read the answer:
+    the retry with the same key must land exactly once (synchronous replication: the commit
+    is on the standby before the primary acknowledges it)."""
+    out = {}
+    t0 = time.monotonic()
+    cluster.sh("rejoin")
+    primary, standby = cluster.node_with("primary"), cluster.node_with("standby")
+    for _ in range(100):
+        if cluster.psql("SELECT string_agg(sync_state, ',') FROM pg_stat_replication",
+                        node=primary) == "sync":
+            break
+        time.sleep(0.1)
+    out["rejoin_s"] = round(time.monotonic() - t0, 3)
+    out["sync_state"] = cluster.psql("SELECT string_agg(application_name || ':' || sync_state, "
+                                     "',') FROM pg_stat_replication", node=primary)
+    key = f"{run}-unknown"
+    body = batch_body(run, 9999)
+    head = (f"POST /batches HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: text/csv\r\nIdempotency-Key: {key}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    sock.sendall(head + body)  # the answer is never read
+    seen = False
+    for _ in range(200):
+        v = cluster.psql(f"SELECT count(*) FROM batches WHERE idempotency_key = '{key}' "
+                         "AND status = 'committed'", node=standby, check=False)
+        if v == "1":
+            seen = True
+            break
+        time.sleep(0.05)
+    out["committed_on_standby_before_kill"] = seen
+    cluster.sh("kill-primary")
+    sock.close()
+    t_kill = time.monotonic()
+    cluster.sh("promote")
+    rec = {"attempts": 0, "acked": False, "replayed": False}
+    send_until_acked(srv.port, key, body, Events(), time.monotonic() + 30, rec)
+    out["retry_acknowledged_s"] = round(time.monotonic() - t_kill, 3)
+    out["retry_attempts"] = rec["attempts"]
+    out["retry_replayed"] = rec["replayed"]
+    out["ledger_records_for_key"] = int(cluster.psql(
+        f"SELECT count(*) FROM batches WHERE idempotency_key = '{key}' AND status = 'committed'"))
+    out["price_rows_for_key"] = int(cluster.psql(
+        "SELECT count(*) FROM prices p JOIN batches b ON p.batch_id = b.id "
+        f"WHERE b.idempotency_key = '{key}'"))
+    return out
+
+
+def failover_drill(workdir=None, before_s=3.0, detect_s=1.0, after_s=7.0, unknown_case=True):
+    """Returns the report (a dict). Raises when the set-up fails."""
+    own = workdir is None
+    workdir = workdir or tempfile.mkdtemp(prefix="rates-ha-")
+    run = f"fo{int(time.time())}"
+    report = {"drill": "failover", "run": run, "detect_delay_s": detect_s}
+    cluster = HaCluster(os.path.join(workdir, "pg"), sync=True)
+    servers = []
+    try:
+        seed_ports(cluster)
+        primary_reader = start_ratesd(cluster.url)
+        servers.append(("primary_reads", primary_reader))
+        replica_reader = start_ratesd(cluster.url, read_url=cluster.read_url)
+        servers.append(("replica_reads", replica_reader))
+        with_batches = batches_available(primary_reader.port)
+        report["batches_endpoint"] = with_batches
+        events, recs, stop = Events(), [], threading.Event()
+        threads = [threading.Thread(target=reader, args=(primary_reader.port, "read", stop,
+                                                         events)),
+                   threading.Thread(target=reader, args=(replica_reader.port, "read_replica",
+                                                         stop, events))]
+        if with_batches:
+            threads.append(threading.Thread(target=batcher, args=(primary_reader.port, run,
+                                                                  stop, events, recs)))
+        for t in threads:
+            t.start()
+        time.sleep(before_s)
+        old = cluster.node_with("primary")
+        t_kill = time.monotonic()
+        cluster.sh("kill-primary")
+        log(f"killed primary {old}; promoting in {detect_s} s")
+        time.sleep(detect_s)
+        t_p = time.monotonic()
+        cluster.sh("promote")
+        report["promote_s"] = round(time.monotonic() - t_p, 3)
+        report["new_primary"] = cluster.node_with("primary")
+        time.sleep(after_s)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        for kind, label in (("read", "reads_primary_url"), ("read_replica", "reads_read_url"),
+                            ("batch", "batches")):
+            ev = events.of(kind)
+            if not ev:
+                continue
+            rec_s, nfail, kinds = recovery(ev, t_kill)
+            report[label] = {"requests": len(ev), "failed": nfail, "failures_by_kind": kinds,
+                             "recovered_after_s": rec_s}
+        if with_batches:
+            report.update(ledger_check(cluster, run, recs))
+            if unknown_case:
+                report["unknown_outcome"] = unknown_outcome_case(cluster, primary_reader, run)
+    finally:
+        for name, s in servers:
+            stop_ratesd(s, name, report)
+        cluster.down()
+        if own:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return report
+
+
+# ---- several replicas behind HAProxy ----
+
+def haproxy_stats(stats_port, field="status"):
+    """{server name: field} from HAProxy's CSV stats (status, stot: sessions served)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{stats_port}/stats;csv", timeout=2) as r:
+        lines = r.read().decode().splitlines()
+    cols = lines[0].lstrip("# ").split(",")
+    out = {}
+    for line in lines[1:]:
+        f = dict(zip(cols, line.split(",")))
+        if f.get("pxname") == "ratesd" and f.get("svname") not in ("FRONTEND", "BACKEND"):
+            out[f["svname"]] = f[field]
+    return out
+
+
+def wait_statuses(stats_port, want, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            st = haproxy_stats(stats_port)
+            if all(st.get(k, "").startswith(v) for k, v in want.items()):
+                return st
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"haproxy servers not {want}: {haproxy_stats(stats_port)}")
+
+
+def lb_drill(workdir=None, before_s=3.0, between_s=4.0, after_s=4.0, readers=3,
+             drain_delay_s=2):
+    own = workdir is None
+    workdir = workdir or tempfile.mkdtemp(prefix="rates-lb-")
+    run = f"lb{int(time.time())}"
+    report = {"drill": "lb", "run": run, "replicas": 3, "drain_delay_s": drain_delay_s,
+              "haproxy_check_interval_ms": 500}
+    cluster = HaCluster(os.path.join(workdir, "pg"), sync=False)
+    servers, haproxy = [], None
+    try:
+        seed_ports(cluster)
+        extra = {"RATES_DRAIN_DELAY_S": str(drain_delay_s), "RATES_SHUTDOWN_TIMEOUT_S": "20"}
+        for i in range(3):
+            servers.append((f"r{i + 1}", start_ratesd(cluster.url, extra=extra)))
+        lb_port, stats_port = harness.free_port(), harness.free_port()
+        env = dict(os.environ, RATES_LB_BIND=f"127.0.0.1:{lb_port}",
+                   RATES_LB_STATS=f"127.0.0.1:{stats_port}")
+        for i, (_, s) in enumerate(servers):
+            env[f"RATES_BACKEND_{i + 1}"] = f"127.0.0.1:{s.port}"
+        hlog = open(os.path.join(workdir, "haproxy.log"), "wb")
+        haproxy = subprocess.Popen(["haproxy", "-db", "-f", os.path.join(
+            ROOT, "deploy", "haproxy", "haproxy.cfg")], env=env, stdout=hlog,
+            stderr=subprocess.STDOUT)
+        wait_statuses(stats_port, {"r1": "UP", "r2": "UP", "r3": "UP"})
+        with_batches = batches_available(lb_port)
+        report["batches_endpoint"] = with_batches
+        events, recs, stop = Events(), [], threading.Event()
+        threads = [threading.Thread(target=reader, args=(lb_port, "read", stop, events))
+                   for _ in range(readers)]
+        if with_batches:
+            threads.append(threading.Thread(target=batcher, args=(lb_port, run, stop, events,
+                                                                  recs)))
+        for t in threads:
+            t.start()
+        time.sleep(before_s)
+        victim = servers[1][1]
+        t_kill = time.monotonic()
+        victim.proc.kill()  # SIGKILL of the ratesd this drill started
+        victim.proc.wait(10)
+        log("killed r2 (SIGKILL)")
+        wait_statuses(stats_port, {"r2": "DOWN"})
+        report["kill_detected_by_haproxy_s"] = round(time.monotonic() - t_kill, 3)
+        time.sleep(between_s)
+        drained = servers[2][1]
+        t_term = time.monotonic()
+        drained.proc.send_signal(signal.SIGTERM)
+        log("SIGTERM to r3 (drain)")
+        wait_statuses(stats_port, {"r3": "DOWN"})
+        report["drain_detected_by_haproxy_s"] = round(time.monotonic() - t_term, 3)
+        drained.proc.wait(60)
+        report["drain_exit_s"] = round(time.monotonic() - t_term, 3)
+        report["drain_exit_code"] = drained.proc.returncode
+        time.sleep(after_s)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        for kind, label in (("read", "reads"), ("batch", "batches")):
+            ev = events.of(kind)
+            if not ev:
+                continue
+            before = [e for e in ev if e[1] < t_kill]
+            kill = [e for e in ev if t_kill <= e[1] < t_term or (e[1] < t_kill <= e[2])]
+            drain = [e for e in ev if e[1] >= t_term or (t_kill <= e[1] < t_term <= e[2])]
+            report[label] = {
+                "requests": len(ev),
+                "failed_before": sum(1 for e in before if not e[3] and e[2] < t_kill),
+                "failed_kill_window": sum(1 for e in kill if not e[3]),
+                "failed_drain_window": sum(1 for e in drain if not e[3]),
+                "failure_kinds": sorted({str(e[4]) for e in ev if not e[3]}),
+            }
+        report["haproxy_status_after"] = haproxy_stats(stats_port)
+        report["haproxy_sessions_per_replica"] = haproxy_stats(stats_port, "stot")
+        if with_batches:
+            report.update(ledger_check(cluster, run, recs))
+    finally:
+        if haproxy:
+            haproxy.terminate()
+            try:
+                haproxy.wait(10)
+            except subprocess.TimeoutExpired:
+                haproxy.kill()
+        for name, s in servers:
+            stop_ratesd(s, name, report)
+        cluster.down()
+        if own:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return report
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("drill", choices=("failover", "lb"))
+    ap.add_argument("--detect-s", type=float, default=1.0,
+                    help="failover: seconds between the kill and the promotion")
+    args = ap.parse_args()
+    if args.drill == "failover":
+        rep = failover_drill(detect_s=args.detect_s)
+    else:
+        rep = lb_drill()
+    print(json.dumps(rep, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
