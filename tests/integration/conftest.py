@@ -23,8 +23,16 @@ def rates_db(pg):
 
 
 @pytest.fixture(scope="session")
-def server(pg, rates_db):
-    s = harness.Server(rates_db["url"])
+def pristine_db(pg):
+    """A database that no test writes to: the golden answers depend on the dump alone."""
+    loaded = harness.create_rates_db(pg, "rates_pristine")
+    return {"url": pg.url("rates_pristine"), "dump": loaded}
+
+
+@pytest.fixture(scope="session")
+def server(pg, pristine_db):
+    """The shared read-only server (tests that write start their own, on rates_db)."""
+    s = harness.Server(pristine_db["url"])
     s.wait_ready()
     yield s
     code = s.stop()
