@@ -1,0 +1,3 @@
+/* fuzz_json.c: libFuzzer target for the json body parser (see fuzz_driver.h). */
+#define FUZZ_FORMAT ROWPARSE_JSON
+#include "fuzz_driver.h"
