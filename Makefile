@@ -7,7 +7,7 @@ COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 WARN    = -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes \
           -Wformat=2 -Wshadow -Wpointer-arith -Wcast-qual -Wwrite-strings \
           -Wno-unused-parameter -Wvla -Wundef
-PKGS    = libmicrohttpd libpq jansson yajl libcurl
+PKGS    = libmicrohttpd libpq jansson yajl libcurl libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  ?= -O2 -g

@@ -82,13 +82,16 @@ curl -fs "http://127.0.0.1:$api/rates?date_from=2021-01-01&date_to=2021-01-31&or
 # Warm up: every pooled connection opened and its statements prepared, caches hot.
 wrk -t2 -c64 -d2s -s "$work/mix.lua" "http://127.0.0.1:$api" >/dev/null 2>&1
 
-run_wrk() {
-    wrk -t2 -c"$1" -d"${dur}s" --latency -s "$work/mix.lua" "http://127.0.0.1:$api" >"$work/wrk$1.txt" 2>&1
+run_wrk() { # CONNS [LABEL PATH]: the mix, or one request path printed under its label
+    target="-s $work/mix.lua http://127.0.0.1:$api"
+    [ $# -gt 1 ] && target="http://127.0.0.1:$api$3"
+    # shellcheck disable=SC2086
+    wrk -t2 -c"$1" -d"${dur}s" --latency $target >"$work/wrk$1.txt" 2>&1
     rps=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk$1.txt")
     p50=$(awk '$1 == "50%" {print $2}' "$work/wrk$1.txt")
     p99=$(awk '$1 == "99%" {print $2}' "$work/wrk$1.txt")
     errs=$(awk '/Non-2xx|Socket errors/ {print}' "$work/wrk$1.txt" | tr '\n' ' ')
-    printf 'wrk  %3s conns  %10s req/s  p50 %-8s  p99 %-8s %s\n' "$1" "$rps" "$p50" "$p99" "$errs"
+    printf 'wrk  %3s conns  %10s req/s  p50 %-8s  p99 %-8s %s%s\n' "$1" "$rps" "$p50" "$p99" "$errs" "${2:-}"
 }
 echo "== ratesd $(./build/ratesd --version | cut -d' ' -f2-), mix of $n requests, ${dur}s per run, 2 cores shared by server, PostgreSQL and load generator"
 run_wrk 16
@@ -103,3 +106,8 @@ tps=$(awk '/^tps = / {print $3; exit}' "$work/pgbench.txt")
 lat=$(awk '/^latency average/ {print $4 " " $5}' "$work/pgbench.txt")
 printf 'pgbench 8 clients, original SQL, prepared: %s tps (latency avg %s)\n' "$tps" "$lat"
 awk -v a="$wrk64" -v b="$tps" -v c="$wrk16" 'BEGIN { printf "ratio wrk/pgbench: %.2f at 64 connections (goal >= 0.6), %.2f at 16\n", a / b, c / b }'
+# Regions (docs/regions.md): a region pair over a month beside a port pair over the same month.
+month="date_from=2021-01-01&date_to=2021-01-31"
+run_wrk 16 "port pair CNGGZ -> EETLL, a month" "/rates?$month&orig_code=CNGGZ&dest_code=EETLL"
+run_wrk 16 "regions china_main -> northern_europe, a month" \
+    "/rates?$month&orig_code=china_main&dest_code=northern_europe"

@@ -32,8 +32,15 @@ stop_pg() {
 }
 trap stop_pg EXIT
 
-# Load the dump once: only into a database that has no prices table yet.
+# Load the dump once: only into a database that has no prices table yet. A local database
+# that an earlier run left empty (no dump then) is recreated when a dump is there now.
 has_prices=$(psql -X -At -d "$RATES_DATABASE_URL" -c "SELECT to_regclass('public.prices') IS NOT NULL")
+if [ "$has_prices" = t ] && [ -n "$own_pg" ] && [ -f "$dump" ] &&
+    [ "$(psql -X -At -d "$RATES_DATABASE_URL" -c "SELECT (SELECT count(*) FROM (SELECT 1 FROM ports LIMIT 1) a) + (SELECT count(*) FROM (SELECT 1 FROM prices LIMIT 1) b)")" = 0 ]; then
+    echo "rates: the local database is empty and a dump is now present: recreating it"
+    psql -X -q -d "$admin_url" -c "DROP DATABASE rates" -c "CREATE DATABASE rates"
+    has_prices=f
+fi
 if [ "$has_prices" = f ]; then
     if [ -f "$dump" ]; then
         echo "rates: loading $dump"

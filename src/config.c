@@ -69,6 +69,10 @@ static const struct opt_def opts[] = {
       "Requests waiting for a worker before new ones get 503 with Retry-After." },
     { "max_connections", "RATES_MAX_CONNECTIONS", "--max-connections", OPT_INT, 1, 1000000,
       "1024", 0, OFF(max_connections), NULL, "Concurrent HTTP connections per listener." },
+    { "max_connections_per_ip", "RATES_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip",
+      OPT_INT, 0, 1000000, "0", 0, OFF(max_connections_per_ip), NULL,
+      "Connections from one client address on the public listener, beyond which new ones are "
+      "closed at once (slowloris); 0: no limit. Leave 0 behind a load balancer." },
     { "connection_timeout_s", "RATES_CONNECTION_TIMEOUT_S", "--connection-timeout-s", OPT_INT,
       1, 86400, "30", 0, OFF(connection_timeout_s), NULL,
       "Idle HTTP connection timeout in seconds (also bounds slow headers)." },
@@ -119,6 +123,9 @@ static const struct opt_def opts[] = {
     { "shutdown_timeout_s", "RATES_SHUTDOWN_TIMEOUT_S", "--shutdown-timeout-s", OPT_INT, 0,
       86400, "60", 0, OFF(shutdown_timeout_s), NULL,
       "Longest wait for in-flight requests and batches after the drain delay." },
+    { "upgrade_timeout_s", "RATES_UPGRADE_TIMEOUT_S", "--upgrade-timeout-s", OPT_INT, 1, 3600,
+      "30", 0, OFF(upgrade_timeout_s), NULL,
+      "On SIGUSR2, how long the new process may take to serve before the upgrade is abandoned." },
 };
 #undef OFF
 

@@ -17,6 +17,7 @@ struct config {
     long http_threads;
     long queue_max;
     long max_connections;
+    long max_connections_per_ip;
     long connection_timeout_s;
     long pool_wait_ms;
     long statement_timeout_ms;
@@ -35,6 +36,7 @@ struct config {
     long idempotency_ttl_s;
     long drain_delay_s;
     long shutdown_timeout_s;
+    long upgrade_timeout_s;
 };
 
 enum { CONFIG_OK = 0, CONFIG_ERROR = -1, CONFIG_HELP = 1, CONFIG_VERSION = 2 };

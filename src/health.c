@@ -17,6 +17,7 @@
 #include "migrate.h"
 
 static atomic_bool db_ok;
+static atomic_bool db_checked; /* the first failure is logged too, not only a change */
 static atomic_int schema_version = -1;
 static atomic_bool stopping;
 static pthread_t monitor;
@@ -37,20 +38,21 @@ static void health_check_once(PGconn **pg)
         *pg = db_connect_once(monitor_url, monitor_connect_timeout_s, "ratesd-health", err,
                               sizeof err);
         if (!*pg) {
-            if (atomic_exchange(&db_ok, false))
+            if (atomic_exchange(&db_ok, false) | !atomic_exchange(&db_checked, true))
                 LOG_WARN("readiness: database unreachable: %s", err);
             return;
         }
     }
     int v = migrate_current_version(*pg, err, sizeof err);
     if (v < 0) {
-        if (atomic_exchange(&db_ok, false))
+        if (atomic_exchange(&db_ok, false) | !atomic_exchange(&db_checked, true))
             LOG_WARN("readiness: database check failed: %s", err);
         PQfinish(*pg);
         *pg = NULL;
         return;
     }
     atomic_store(&schema_version, v);
+    atomic_store(&db_checked, true);
     if (!atomic_exchange(&db_ok, true))
         LOG_INFO("readiness: database reachable, schema version %d", v);
 }

@@ -1,6 +1,7 @@
 /* main.c: starts and stops things. `ratesd [serve]` serves; `ratesd migrate` migrates. */
 #include <errno.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "auth.h"
 #include "config.h"
 #include "db.h"
 #include "health.h"
@@ -16,8 +18,14 @@
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "notify.h"
 #include "rates.h"
 #include "routes.h"
+#include "upgrade.h"
+
+/* After in-flight work ends, how long idle connections (accepted, no request yet, or idle
+ * keep-alive) may take to send a request or close before the server stops. */
+#define MAIN_LINGER_NS (2000ull * 1000000ull)
 
 
 
@@ -43,10 +51,16 @@ static void main_reload(int argc, char **argv)
     char err[1024];
     if (config_load(&fresh, argc, (const char *const *)argv, main_getenv, err, sizeof err) != CONFIG_OK) {
         LOG_ERROR("reload refused, keeping the running configuration: %s", err);
+        config_free(&fresh); /* what the layers set before the error */
         return;
     }
     log_set_level(log_level_parse(fresh.log_level));
-    LOG_INFO("reloaded: log_level=%s", fresh.log_level);
+    /* Tokens are swapped atomically: a request holds either the old or the new set. */
+    bool tokens_ok = auth_set_tokens(fresh.ingest_tokens, fresh.ingest_open, err, sizeof err) == 0;
+    if (!tokens_ok)
+        LOG_ERROR("reload: ingest tokens refused, keeping the previous ones: %s", err);
+    LOG_INFO("reloaded: log_level=%s ingest_tokens=%s", fresh.log_level,
+             tokens_ok ? "replaced" : "unchanged");
     config_free(&fresh);
 }
 
@@ -55,29 +69,61 @@ static double main_elapsed_s(uint64_t since)
     return (double)(clock_mono_ns() - since) / 1e9;
 }
 
+/* Reaps exited children (an abandoned upgrade; anything reparented to us as PID 1). */
+static void main_reap(void)
+{
+    for (int i = 0; i < 1024; i++) {
+        int st;
+        pid_t pid = waitpid(-1, &st, WNOHANG);
+        if (pid <= 0)
+            return;
+        LOG_INFO("reaped child %ld (status %d)", (long)pid, st);
+    }
+}
+
+enum main_stop_mode { STOP_SIGNAL, STOP_HANDOVER };
+
 /* Shutdown in stages: readiness off, keep accepting for the drain delay, stop accepting,
- * wait for in-flight work up to the timeout, then stop (what is left rolls back). */
-static int main_shutdown(sigset_t *sigs)
+ * wait for in-flight work up to the timeout, let idle connections go (bounded), then stop
+ * (what is left rolls back). A hand-over (self-upgrade) skips the readiness change and the
+ * delay: the new process already accepts on the same socket. */
+static int main_shutdown(sigset_t *sigs, enum main_stop_mode mode)
 {
     uint64_t t0 = clock_mono_ns();
-    http_server_set_draining(APP.srv);
-    LOG_INFO("shutdown: draining (readiness off); accepting for %ld s more",
-             APP.cfg.drain_delay_s);
-    struct timespec tick = { 0, 50 * 1000000L };
+    long delay_s = mode == STOP_HANDOVER ? 0 : APP.cfg.drain_delay_s;
+    if (mode == STOP_HANDOVER) {
+        http_server_set_closing(APP.srv);
+        LOG_INFO("shutdown: handing over to the new process; draining");
+    } else {
+        http_server_set_draining(APP.srv);
+        if (notify_send("STOPPING=1") < 0)
+            LOG_WARN("sd_notify STOPPING failed: %s", strerror(errno));
+        LOG_INFO("shutdown: draining (readiness off); accepting for %ld s more", delay_s);
+    }
+    struct timespec tick = { 0, 20 * 1000000L };
     bool accepting = true;
+    uint64_t idle_since = 0;
     for (;;) {
         double el = main_elapsed_s(t0);
-        if (accepting && el >= (double)APP.cfg.drain_delay_s) {
+        if (accepting && el >= (double)delay_s) {
             int fd = http_server_stop_accepting(APP.srv);
             if (fd >= 0)
                 close(fd);
             accepting = false;
-            LOG_INFO("shutdown: stopped accepting; %ld requests in flight",
-                     http_server_inflight(APP.srv));
+            LOG_INFO("shutdown: stopped accepting after %.3f s; %ld requests in flight, %ld "
+                     "connections open", el, http_server_inflight(APP.srv),
+                     http_server_connections(APP.srv));
         }
-        if (!accepting && http_server_inflight(APP.srv) == 0)
-            break;
-        if (el >= (double)(APP.cfg.drain_delay_s + APP.cfg.shutdown_timeout_s)) {
+        if (!accepting && http_server_inflight(APP.srv) == 0) {
+            if (!idle_since)
+                idle_since = clock_mono_ns();
+            if (http_server_connections(APP.srv) == 0 ||
+                clock_mono_ns() - idle_since >= MAIN_LINGER_NS)
+                break;
+        } else {
+            idle_since = 0;
+        }
+        if (el >= (double)(delay_s + APP.cfg.shutdown_timeout_s)) {
             LOG_WARN("shutdown: timeout with %ld requests in flight; rolling them back",
                      http_server_inflight(APP.srv));
             break;
@@ -87,14 +133,40 @@ static int main_shutdown(sigset_t *sigs)
             LOG_WARN("shutdown: second signal; exiting at once");
             _exit(1);
         }
+        if (sig == SIGCHLD)
+            main_reap();
     }
+    long left = http_server_connections(APP.srv);
     http_server_stop(APP.srv);
     health_stop();
     if (APP.read_pool != APP.pool)
         db_pool_free(APP.read_pool);
     db_pool_free(APP.pool);
-    LOG_INFO("shutdown: done in %.3f s", main_elapsed_s(t0));
+    LOG_INFO("shutdown: done in %.3f s (%ld idle connections closed)", main_elapsed_s(t0), left);
     return 0;
+}
+
+/* SIGUSR2: start the binary at our path on the same sockets; once it serves, drain. */
+static bool main_upgrade(sigset_t *sigs, int *stop_sig)
+{
+    char err[1024];
+    pid_t child = 0;
+    int sig = 0;
+    LOG_INFO("received SIGUSR2: self-upgrade");
+    if (getpid() == 1) { /* the old process exits after the hand-over: that would end a container */
+        LOG_ERROR("upgrade refused: this process is PID 1 (a container); replace the container");
+        return false;
+    }
+    int rc = upgrade_run(http_server_listen_fd(APP.srv), http_server_admin_fd(APP.srv),
+                         APP.cfg.upgrade_timeout_s * 1000, sigs, &child, &sig, err, sizeof err);
+    if (rc == UPGRADE_READY) {
+        LOG_INFO("upgrade: pid %ld serves; this process drains and exits", (long)child);
+        return true;
+    }
+    LOG_ERROR("upgrade failed, this process keeps serving: %s", err);
+    if (rc == UPGRADE_ABORTED)
+        *stop_sig = sig;
+    return false;
 }
 
 static int main_serve(int argc, char **argv)
@@ -106,12 +178,21 @@ static int main_serve(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
     sigaddset(&sigs, SIGUSR2);
+    sigaddset(&sigs, SIGCHLD);
     /* Block before any thread starts: only the main thread takes these signals. */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Environment reads that unset variables, while no other thread runs. */
+    notify_init();
+    int inherited[2] = { -1, -1 };
+    int ninh = listen_inherited(inherited, 2);
 
     metrics_init();
     rates_init();
+    if (auth_set_tokens(APP.cfg.ingest_tokens, APP.cfg.ingest_open, err, sizeof err) != 0) {
+        LOG_ERROR("ingest tokens: %s", err);
+        return 1;
+    }
     struct db_pool_settings ps = {
         .url = APP.cfg.database_url,
         .size = (int)APP.cfg.pool_size,
@@ -133,8 +214,6 @@ static int main_serve(int argc, char **argv)
         LOG_ERROR("cannot start the readiness monitor");
         return 1;
     }
-    int inherited[2] = { -1, -1 };
-    int ninh = listen_inherited(inherited, 2);
     struct http_server_settings hs = {
         .listen = APP.cfg.listen,
         .admin_listen = APP.cfg.admin_listen,
@@ -144,6 +223,7 @@ static int main_serve(int argc, char **argv)
         .workers = APP.cfg.workers,
         .queue_max = APP.cfg.queue_max,
         .max_connections = APP.cfg.max_connections,
+        .max_connections_per_ip = APP.cfg.max_connections_per_ip,
         .connection_timeout_s = APP.cfg.connection_timeout_s,
         .pool_wait_ms = APP.cfg.pool_wait_ms,
         .pool = APP.pool,
@@ -161,6 +241,7 @@ static int main_serve(int argc, char **argv)
     LOG_INFO("ratesd %s (%s) listening on %s%s (port %d); %s", RATES_VERSION, RATES_COMMIT,
              APP.cfg.listen, ninh ? " (inherited socket)" : "",
              listen_port(http_server_listen_fd(APP.srv)), desc);
+    notify_ready();
 
     for (;;) {
         int sig = sigwaitinfo(&sigs, NULL);
@@ -170,9 +251,21 @@ static int main_serve(int argc, char **argv)
             main_reload(argc, argv);
             continue;
         }
+        if (sig == SIGCHLD) {
+            main_reap();
+            continue;
+        }
+        if (sig == SIGUSR2) {
+            int stop_sig = 0;
+            if (main_upgrade(&sigs, &stop_sig))
+                return main_shutdown(&sigs, STOP_HANDOVER);
+            if (!stop_sig)
+                continue;
+            sig = stop_sig;
+        }
         if (sig == SIGTERM || sig == SIGINT) {
             LOG_INFO("received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-            return main_shutdown(&sigs);
+            return main_shutdown(&sigs, STOP_SIGNAL);
         }
     }
 }
@@ -181,6 +274,7 @@ int main(int argc, char **argv)
 {
     const char *cmd = "serve";
     int first = 1;
+    upgrade_init(argc, argv);
     if (argc > 1 && argv[1][0] != '-') {
         cmd = argv[1];
         first = 2;

@@ -51,6 +51,8 @@ static atomic_uint_fast64_t batch_rows, batch_bytes;
 static struct hist batch_hist;
 static atomic_int batch_inflight;
 static double start_time_s;
+static atomic_long connections[2]; /* public, admin */
+static atomic_uint_fast64_t connections_refused;
 
 static void hist_init(struct hist *h, const double *bounds, int n)
 {
@@ -108,6 +110,8 @@ void metrics_db_reconnect(void) { atomic_fetch_add(&db_reconnects, 1); }
 void metrics_queue_depth_add(int delta) { atomic_fetch_add(&queue_depth, delta); }
 void metrics_rejected_overload(void) { atomic_fetch_add(&overload_rejects, 1); }
 void metrics_batch_inflight_add(int delta) { atomic_fetch_add(&batch_inflight, delta); }
+void metrics_connections_add(bool admin, int delta) { atomic_fetch_add(&connections[admin], delta); }
+void metrics_connection_refused(void) { atomic_fetch_add(&connections_refused, 1); }
 
 void metrics_batch_done(int outcome, uint64_t rows, uint64_t bytes, uint64_t duration_ns)
 {
@@ -225,6 +229,14 @@ int metrics_render(struct dynbuf *o)
     rc |= render_head(o, "rates_http_requests_in_flight", "gauge",
                       "Requests received and not yet answered.");
     rc |= dynbuf_printf(o, "rates_http_requests_in_flight %d\n", atomic_load(&inflight));
+    rc |= render_head(o, "rates_http_connections", "gauge", "Open HTTP connections, by listener.");
+    rc |= dynbuf_printf(o, "rates_http_connections{listener=\"public\"} %ld\n"
+                           "rates_http_connections{listener=\"admin\"} %ld\n",
+                        atomic_load(&connections[0]), atomic_load(&connections[1]));
+    rc |= render_head(o, "rates_http_connections_refused_total", "counter",
+                      "Connections answered 503 because the connection limit was reached.");
+    rc |= dynbuf_printf(o, "rates_http_connections_refused_total %llu\n",
+                        (unsigned long long)atomic_load(&connections_refused));
     rc |= render_head(o, "rates_work_queue_depth", "gauge",
                       "Requests waiting for a database worker.");
     rc |= dynbuf_printf(o, "rates_work_queue_depth %d\n", atomic_load(&queue_depth));

@@ -4,6 +4,7 @@
 
 #include "common.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct dynbuf;
@@ -45,6 +46,9 @@ void metrics_queue_depth_add(int delta);
 void metrics_rejected_overload(void);
 void metrics_batch_done(int outcome, uint64_t rows, uint64_t bytes, uint64_t duration_ns);
 void metrics_batch_inflight_add(int delta);
+/* Open HTTP connections per listener, and connections refused over the soft limit. */
+void metrics_connections_add(bool admin, int delta);
+void metrics_connection_refused(void);
 /* Appends the whole exposition in the Prometheus text format 0.0.4. */
 int metrics_render(struct dynbuf *out) WUR;
 

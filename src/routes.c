@@ -2,13 +2,23 @@
 #include "routes.h"
 
 #include "health.h"
+#include "ingest.h"
 #include "metrics.h"
 #include "rates.h"
+#include "regions.h"
 
 const struct http_route routes[] = {
     { "/", false, HTTP_GET | HTTP_HEAD, ROUTE_ROOT, false, health_root, NULL, NULL, NULL },
     { "/rates", false, HTTP_GET | HTTP_HEAD, ROUTE_RATES, false, rates_on_request, NULL, NULL,
       rates_on_free },
+    { "/regions", false, HTTP_GET | HTTP_HEAD, ROUTE_REGIONS, false, regions_on_request, NULL,
+      NULL, regions_on_free },
+    { "/ports", false, HTTP_GET | HTTP_HEAD, ROUTE_PORTS, false, regions_ports_on_request, NULL,
+      NULL, regions_on_free },
+    { "/batches", false, HTTP_POST, ROUTE_BATCHES, false, ingest_on_request, ingest_on_body,
+      ingest_on_end, ingest_on_free },
+    { "/batches/", true, HTTP_GET | HTTP_HEAD | HTTP_DELETE, ROUTE_BATCH, false,
+      batches_on_request, NULL, NULL, batches_on_free },
     { "/healthz", false, HTTP_GET | HTTP_HEAD, ROUTE_HEALTHZ, true, health_healthz, NULL, NULL,
       NULL },
     { "/readyz", false, HTTP_GET | HTTP_HEAD, ROUTE_READYZ, true, health_readyz, NULL, NULL,

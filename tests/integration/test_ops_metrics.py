@@ -1,0 +1,117 @@
+"""GET /metrics (issue 4, test 4): passes `promtool check metrics`, has every family the issue
+lists, and its counters move as requests are made. Also /healthz and /readyz bodies, on the
+public and the admin listener."""
+import json
+import shutil
+import subprocess
+import time
+
+import pytest
+
+import harness
+import ops_util
+from ops_util import RATES_Q
+
+FAMILIES = [
+    "rates_build_info", "rates_http_requests_total", "rates_http_request_duration_seconds",
+    "rates_http_requests_in_flight", "rates_http_connections", "rates_db_pool_size",
+    "rates_db_pool_in_use", "rates_db_pool_wait_seconds", "rates_db_query_duration_seconds",
+    "rates_db_errors_total", "rates_db_reconnects_total", "rates_batches_total",
+    "rates_batch_rows_total", "rates_batch_bytes_total", "rates_batch_duration_seconds",
+    "rates_batches_in_flight", "process_resident_memory_bytes", "process_cpu_seconds_total",
+    "process_open_fds", "process_start_time_seconds",
+]
+
+
+@pytest.fixture(scope="module")
+def admin_server(pg, rates_db):
+    # Its own database: the batch committed below must not change other tests' data.
+    harness.create_rates_db(pg, "ops_metrics")
+    s = harness.Server(pg.url("ops_metrics"), admin=True,
+                       env={"RATES_INGEST_TOKENS": f"ops:{ops_util.TOKEN}"})
+    s.wait_ready()
+    yield s
+    assert s.stop() == 0
+    assert not s.sanitizer_reports(), s.log_text()[-3000:]
+
+
+def test_promtool_check_metrics(admin_server, need_dump):
+    promtool = shutil.which("promtool")
+    if not promtool:
+        pytest.skip("promtool missing: apt-get install prometheus (scripts/packages-test.txt)")
+    admin_server.request("GET", RATES_Q)
+    admin_server.request("GET", "/nope")
+    for port in (admin_server.port, admin_server.admin_port):
+        text, _ = ops_util.metrics(port)
+        r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert r.stdout.strip() == "" and r.stderr.strip() == "", r.stdout + r.stderr
+
+
+def test_every_family_present(admin_server):
+    text, m = ops_util.metrics(admin_server.admin_port)
+    for f in FAMILIES:
+        assert f"# TYPE {f} " in text, f
+    build = [k for k in m if k.startswith("rates_build_info{")]
+    assert len(build) == 1 and 'version="' in build[0] and 'commit="' in build[0]
+    assert m["process_resident_memory_bytes"] > 1e6
+    assert m["process_open_fds"] > 3
+
+
+def _settled(port):
+    """A request is counted when its connection's completion callback runs, just after the
+    client has the response: give the last one a moment before scraping."""
+    time.sleep(0.2)
+    return ops_util.metrics(port)
+
+
+def test_counters_move(admin_server, need_dump):
+    port = admin_server.port
+    _, a = _settled(admin_server.admin_port)
+    for _ in range(7):
+        assert admin_server.request("GET", "/healthz")[0] == 200
+    for _ in range(3):
+        assert admin_server.request("GET", RATES_Q)[0] == 200
+    assert admin_server.request("GET", "/nope")[0] == 404
+    _, b = _settled(admin_server.admin_port)
+
+    def d(k):
+        return b.get(k, 0) - a.get(k, 0)
+    assert d('rates_http_requests_total{route="/healthz",status="200"}') == 7
+    assert d('rates_http_request_duration_seconds_count{route="/healthz"}') == 7
+    assert d('rates_http_requests_total{route="/rates",status="200"}') == 3
+    assert d('rates_http_request_duration_seconds_count{route="/rates"}') == 3
+    assert d('rates_http_requests_total{route="other",status="404"}') == 1
+    assert d("rates_db_query_duration_seconds_count") >= 3
+    assert d("rates_db_pool_wait_seconds_count") >= 3
+    # The scrape on the admin listener is counted there too, once per scrape.
+    assert d('rates_http_requests_total{route="/metrics",status="200"}') == 1
+    assert b["rates_db_pool_size"] == 8 and b["rates_db_pool_in_use"] == 0
+    if ops_util.batches_available(port):
+        _, b = _settled(admin_server.admin_port)
+        st = ops_util.small_batch(port)
+        st_bad = ops_util.small_batch(port, token="wrong")
+        _, c = _settled(admin_server.admin_port)
+        assert st_bad == 401
+        assert c['rates_http_requests_total{route="/batches",status="401"}'] - \
+            b.get('rates_http_requests_total{route="/batches",status="401"}', 0) == 1
+        if st == 201:
+            assert c['rates_batches_total{outcome="committed"}'] - \
+                b['rates_batches_total{outcome="committed"}'] == 1
+            assert c["rates_batch_rows_total"] - b["rates_batch_rows_total"] == 5
+            assert c["rates_batch_duration_seconds_count"] > b["rates_batch_duration_seconds_count"]
+
+
+def test_health_bodies_on_both_listeners(admin_server):
+    for port in (admin_server.port, admin_server.admin_port):
+        st, h, body = harness.request("GET", "/healthz", port=port)
+        assert st == 200 and json.loads(body) == {"status": "ok"}
+        st, h, body = harness.request("GET", "/readyz", port=port)
+        r = json.loads(body)
+        assert st == 200 and r["status"] == "ready", r
+        assert r["checks"]["database"] == "ok" and r["checks"]["draining"] is False
+        assert r["checks"]["schema"]["ok"] is True
+    # Only health and metrics on the admin listener.
+    st, _, _ = harness.request("GET", RATES_Q, port=admin_server.admin_port)
+    assert st == 404
