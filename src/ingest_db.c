@@ -19,6 +19,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "app.h"
@@ -39,7 +40,11 @@ static void ingest_db_fail(struct ingest *b, const PGresult *res, const char *wh
     metrics_db_error();
     LOG_WARN("batch %s: %s failed: %s", b->request_id, what, err);
     char msg[256];
-    if (db_conn_broken(b->conn)) {
+    /* The server went away (admin shutdown, crash, failover) or the link broke: the client
+     * may retry with the same key. No SQLSTATE at all means a send failed on the socket. */
+    bool gone = db_conn_broken(b->conn) || !state ||
+                strncmp(state, "57P", 3) == 0 || strncmp(state, "08", 2) == 0;
+    if (gone) {
         b->retry_after = true;
         ingest_fail(b, 503, "database_unavailable", "Database unavailable, retry later");
     } else if (state && strcmp(state, "23505") == 0) {
