@@ -105,6 +105,9 @@ def test_503_instance_and_global_capacity(env):
     st, hd, doc = iu.post(s, iu.body(iu.gen_rows(3)))
     assert st == 503 and hd["retry-after"] and doc["code"] == "too_many_batches"
     b = _hold(s)
+    # Wait until the server has admitted b (its headers may still be in flight on another
+    # HTTP thread), so that the two admitted uploads fill this instance.
+    assert iu.wait_for(lambda: b"rates_batches_in_flight 2" in s.request("GET", "/metrics")[2])
     # Instance: the two admitted uploads fill it; the third is refused before its body.
     up = iu.RawUpload(s.port, 100)
     st, hd, body = up.response(timeout=10)
