@@ -155,7 +155,8 @@ static int db_setup(struct db_pool *p, PGconn *pg, char *err, size_t errcap)
 {
     char sql[160];
     snprintf(sql, sizeof sql,
-             "SET statement_timeout = %ld; SET idle_in_transaction_session_timeout = 0",
+             "SET statement_timeout = %ld; SET idle_in_transaction_session_timeout = 0; "
+             "SET extra_float_digits = 1",
              p->statement_timeout_ms);
     PGresult *r = PQexec(pg, sql);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {

@@ -51,6 +51,32 @@ void rates_init(void)
     regions_init();
 }
 
+/* Appends s to a per-day entry buffer (callers keep each entry under 160 bytes). */
+static void entry_add(char *entry, size_t *n, const char *s)
+{
+    size_t len = strlen(s);
+    memcpy(entry + *n, s, len);
+    *n += len;
+}
+
+/* PostgreSQL prints float8 in shortest round-trip form (extra_float_digits = 1, set on every
+ * connection): pass that text through when it is a plain JSON number, which saves a
+ * strtod/printf pair per day. Anything else falls back to numfmt_double(). */
+static bool rates_plain_number(const char *t)
+{
+    size_t len = strlen(t);
+    if (len == 0 || len > 24 || t[0] == '.' || t[len - 1] == '.')
+        return false;
+    int dots = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (t[i] == '.')
+            dots++;
+        else if (t[i] < '0' || t[i] > '9')
+            return false;
+    }
+    return dots <= 1 && !(t[0] == '0' && len > 1 && t[1] != '.');
+}
+
 char *rates_render(int32_t date_from, int32_t date_to, const struct rates_day *days,
                    size_t ndays, size_t *len)
 {
@@ -65,16 +91,34 @@ char *rates_render(int32_t date_from, int32_t date_to, const struct rates_day *d
         while (k < ndays && date_from + days[k].offset > d)
             k++;
         const char *sep = d == date_to ? "" : ", ";
+        /* Plain appends, no printf: this loop runs for every day of every response. */
+        char entry[160];
+        size_t n = 0;
+        entry_add(entry, &n, sep);
         if (k < ndays && date_from + days[k].offset == d) {
-            char price[40] = "null";
-            if (days[k].count >= RATES_MIN_COUNT)
+            char count[24];
+            snprintf(count, sizeof count, "%ld", days[k].count);
+            entry_add(entry, &n, "{\"count\": ");
+            entry_add(entry, &n, count);
+            entry_add(entry, &n, ", \"day\": \"");
+            entry_add(entry, &n, day);
+            entry_add(entry, &n, "\", \"price\": ");
+            if (days[k].count < RATES_MIN_COUNT) {
+                entry_add(entry, &n, "null");
+            } else if (rates_plain_number(days[k].avg_text)) {
+                entry_add(entry, &n, days[k].avg_text);
+            } else {
+                char price[40];
                 numfmt_double(days[k].avg, price, sizeof price);
-            rc = dynbuf_printf(&b, "%s{\"count\": %ld, \"day\": \"%s\", \"price\": %s}", sep,
-                               days[k].count, day, price);
+                entry_add(entry, &n, price);
+            }
+            entry_add(entry, &n, "}");
         } else {
-            rc = dynbuf_printf(&b, "%s{\"count\": null, \"day\": \"%s\", \"price\": null}", sep,
-                               day);
+            entry_add(entry, &n, "{\"count\": null, \"day\": \"");
+            entry_add(entry, &n, day);
+            entry_add(entry, &n, "\", \"price\": null}");
         }
+        rc = dynbuf_add(&b, entry, n);
     }
     if (rc == 0)
         rc = dynbuf_adds(&b, "]}");
@@ -117,7 +161,9 @@ static void rates_work(struct http_req *req, struct db_conn *conn)
     for (int i = 0; i < n; i++) {
         days[i].offset = (int32_t)strtol(PQgetvalue(res, i, 0), NULL, 10);
         days[i].count = strtol(PQgetvalue(res, i, 1), NULL, 10);
-        days[i].avg = strtod(PQgetvalue(res, i, 2), NULL);
+        const char *avg = PQgetvalue(res, i, 2);
+        days[i].avg = rates_plain_number(avg) ? 0.0 : strtod(avg, NULL);
+        str_copy(days[i].avg_text, sizeof days[i].avg_text, avg);
     }
     PQclear(res);
     qsort(days, (size_t)n, sizeof *days, rates_day_cmp);

@@ -17,9 +17,10 @@ void rates_on_free(struct http_req *req, _Bool completed);
 
 /* One day's aggregate as read from the database, newest first. */
 struct rates_day {
-    int32_t offset; /* days after date_from */
+    int32_t offset;     /* days after date_from */
     long count;
     double avg;
+    char avg_text[32];  /* PostgreSQL's own shortest round-trip text of avg, or "" */
 };
 
 /* Renders {"rates": [...]} for every day from date_to down to date_from; days holds the
