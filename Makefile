@@ -42,6 +42,13 @@ $(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj $(BUILD)/gen/migrations_gen.c
 $(BUILD)/gen/migrations_gen.c: $(MIGRATIONS) tools/embed_migrations.sh | $(BUILD)/obj
 	@sh tools/embed_migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
 
+# Objects that print the version or commit are rebuilt when either changes.
+$(BUILD)/gen/version.stamp: FORCE | $(BUILD)/obj
+	@echo "$(VERSION) $(COMMIT)" | cmp -s - $@ 2>/dev/null || echo "$(VERSION) $(COMMIT)" > $@
+$(BUILD)/obj/main.o $(BUILD)/obj/metrics.o $(BUILD)/obj/upgrade.o: $(BUILD)/gen/version.stamp
+.PHONY: FORCE
+FORCE:
+
 $(BUILD)/obj/migrations_gen.o: $(BUILD)/gen/migrations_gen.c
 	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
