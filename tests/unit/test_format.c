@@ -81,7 +81,11 @@ static void test_dynbuf_max(void **state)
 static void test_rates_render(void **state)
 {
     int32_t from = date_from_civil(2021, 1, 1), to = date_from_civil(2021, 1, 4);
-    struct rates_day days[] = { { 3, 3, 1154.3333333333333 }, { 1, 2, 10.5 } };
+    /* Day 3: PostgreSQL's text passes through; day 1: fewer than 3 prices. */
+    struct rates_day days[] = {
+        { .offset = 3, .count = 3, .avg = 0.0, .avg_text = "1154.3333333333333" },
+        { .offset = 1, .count = 2, .avg = 10.5, .avg_text = "" },
+    };
     size_t len;
     char *body = rates_render(from, to, days, 2, &len);
     assert_non_null(body);
@@ -91,6 +95,11 @@ static void test_rates_render(void **state)
         "{\"count\": 2, \"day\": \"2021-01-02\", \"price\": null}, "
         "{\"count\": null, \"day\": \"2021-01-01\", \"price\": null}]}");
     assert_int_equal(len, strlen(body));
+    free(body);
+    /* Without text (or with text that is not a plain number), the double is formatted. */
+    struct rates_day odd[] = { { .offset = 0, .count = 4, .avg = 1155.0, .avg_text = "1.155e3" } };
+    body = rates_render(from, from, odd, 1, &len);
+    assert_string_equal(body, "{\"rates\": [{\"count\": 4, \"day\": \"2021-01-01\", \"price\": 1155}]}");
     free(body);
     body = rates_render(from, from, NULL, 0, &len);
     assert_string_equal(body, "{\"rates\": [{\"count\": null, \"day\": \"2021-01-01\", \"price\": null}]}");
