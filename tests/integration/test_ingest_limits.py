@@ -99,15 +99,23 @@ def test_503_instance_and_global_capacity(env):
     pg, s = env["pg"], env["server"]
     slot_locks = ("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
                   "AND classid = 72730002")
+    def in_flight():
+        text = s.request("GET", "/metrics")[2].decode()
+        return int(next(l.split()[1] for l in text.splitlines()
+                        if l.startswith("rates_batches_in_flight ")))
+
+    base = in_flight()
     a = _hold(s)
     assert iu.wait_for(lambda: pg.psql(slot_locks, db=DB) == "1")
     # Global: one slot across instances; this instance still has room.
     st, hd, doc = iu.post(s, iu.body(iu.gen_rows(3)))
     assert st == 503 and hd["retry-after"] and doc["code"] == "too_many_batches"
+    # The refused request leaves the instance's count when its connection completes.
+    assert iu.wait_for(lambda: in_flight() == base + 1), (base, in_flight())
     b = _hold(s)
     # Wait until the server has admitted b (its headers may still be in flight on another
     # HTTP thread), so that the two admitted uploads fill this instance.
-    assert iu.wait_for(lambda: b"rates_batches_in_flight 2" in s.request("GET", "/metrics")[2])
+    assert iu.wait_for(lambda: in_flight() >= base + 2), (base, in_flight())
     # Instance: the two admitted uploads fill it; the third is refused before its body.
     up = iu.RawUpload(s.port, 100)
     st, hd, body = up.response(timeout=10)
