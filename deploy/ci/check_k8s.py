@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""check_k8s.py DIR: the rules of deploy/k8s on the rendered overlays DIR/{dev,staging,prod}.yaml
+(probes on the real endpoints, preStop and a grace period covering the drain, maxUnavailable 0,
+resources, restrictive securityContext, migrations in an init container, config from a
+ConfigMap and Secrets, ServiceMonitor + PrometheusRule equal to deploy/monitoring/alerts.yml,
+and per overlay: replicas, HPA 3-20, PDB, zone spread, CloudNativePG Cluster of 3 with the
+read-only service). Also the CRD objects no schema package covers (Cluster)."""
+import os
+import re
+import sys
+
+import yaml
+
+d = sys.argv[1]
+root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+alerts = yaml.safe_load(open(os.path.join(root, "deploy/monitoring/alerts.yml")))
+problems = []
+
+
+def need(cond, msg):
+    if not cond:
+        problems.append(msg)
+
+
+for env in ("dev", "staging", "prod"):
+    objs = [o for o in yaml.safe_load_all(open(os.path.join(d, env + ".yaml"))) if o]
+    by = {}
+    for o in objs:
+        by.setdefault(o["kind"], []).append(o)
+    p = f"[{env}]"
+    deps = [o for o in by.get("Deployment", []) if o["metadata"]["name"] == "rates"]
+    need(len(deps) == 1, f"{p} one Deployment rates")
+    if not deps:
+        continue
+    dep = deps[0]
+    spec = dep["spec"]
+    pod = spec["template"]["spec"]
+    cms = {o["metadata"]["name"]: o.get("data", {}) for o in by.get("ConfigMap", [])}
+    cfg = {}
+    for c in pod["containers"]:
+        for ef in c.get("envFrom", []):
+            cfg.update(cms.get(ef.get("configMapRef", {}).get("name"), {}))
+    need(cfg, f"{p} ratesd takes its configuration from a ConfigMap")
+    need(spec.get("strategy", {}).get("rollingUpdate", {}).get("maxUnavailable") == 0, f"{p} maxUnavailable 0")
+    main = next((c for c in pod["containers"] if c["name"] == "ratesd"), None)
+    need(main is not None, f"{p} container ratesd")
+    if main is None:
+        continue
+    need(main.get("startupProbe", {}).get("httpGet", {}).get("path") == "/healthz", f"{p} startupProbe on /healthz")
+    need(main.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/readyz", f"{p} readinessProbe on /readyz")
+    need(main.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/healthz", f"{p} livenessProbe on /healthz")
+    pre = main.get("lifecycle", {}).get("preStop", {})
+    need(pre, f"{p} preStop hook")
+    pre_s = 0
+    cmd = pre.get("exec", {}).get("command", [])
+    if cmd[:1] == ["sleep"]:
+        pre_s = int(cmd[1])
+    elif "sleep" in pre:
+        pre_s = int(pre["sleep"]["seconds"])
+    drain = int(cfg.get("RATES_DRAIN_DELAY_S", 0))
+    shut = int(cfg.get("RATES_SHUTDOWN_TIMEOUT_S", 60))
+    grace = pod.get("terminationGracePeriodSeconds", 30)
+    need(grace >= pre_s + drain + shut, f"{p} terminationGracePeriodSeconds {grace} < preStop {pre_s} + drain {drain} + shutdown {shut}")
+    need(drain > 0, f"{p} RATES_DRAIN_DELAY_S > 0 so load balancers stop sending before the listener closes")
+    psc = pod.get("securityContext", {})
+    need(psc.get("runAsNonRoot") is True and psc.get("runAsUser", 0) != 0, f"{p} pod runs as non-root")
+    need(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{p} seccomp RuntimeDefault")
+    need(pod.get("automountServiceAccountToken") is False, f"{p} no service account token")
+    for c in pod["containers"] + pod.get("initContainers", []):
+        n = f"{p} container {c['name']}"
+        sc = c.get("securityContext", {})
+        need(sc.get("readOnlyRootFilesystem") is True, f"{n}: readOnlyRootFilesystem")
+        need(sc.get("allowPrivilegeEscalation") is False, f"{n}: allowPrivilegeEscalation false")
+        need("ALL" in sc.get("capabilities", {}).get("drop", []), f"{n}: drop ALL capabilities")
+        need(not sc.get("privileged"), f"{n}: not privileged")
+        r = c.get("resources", {})
+        need(r.get("requests", {}).get("cpu") and r.get("requests", {}).get("memory") and r.get("limits", {}).get("memory"),
+             f"{n}: cpu/memory requests and a memory limit")
+        env = {e["name"]: e for e in c.get("env", [])}
+        db = env.get("RATES_DATABASE_URL", {})
+        # From a Secret, or composed only of $(VARS) that come from Secrets.
+        refs = re.findall(r"\$\((\w+)\)", db.get("value", ""))
+        from_secret = "secretKeyRef" in db.get("valueFrom", {}) or (
+            refs and "@" in db.get("value", "") and ":" in db["value"].split("@")[0].split("//")[-1]
+            and all("secretKeyRef" in env.get(r, {}).get("valueFrom", {}) for r in refs)
+            and not re.search(r"//[^$]*:[^$@]+@", db["value"]))
+        need(from_secret, f"{n}: RATES_DATABASE_URL from a Secret")
+        need(not any(k in e and "value" in e for k in ("RATES_INGEST_TOKENS",) for e in [env.get(k, {})]),
+             f"{n}: tokens never inline")
+    mig = [c for c in pod.get("initContainers", []) if c.get("args", [])[:1] == ["migrate"]]
+    need(len(mig) == 1, f"{p} one init container running `ratesd migrate` (advisory lock: once per rollout)")
+    sms = by.get("ServiceMonitor", [])
+    need(sms and sms[0]["spec"]["endpoints"][0].get("path") == "/metrics", f"{p} ServiceMonitor on /metrics")
+    prs = by.get("PrometheusRule", [])
+    need(prs and prs[0]["spec"] == alerts, f"{p} PrometheusRule equals deploy/monitoring/alerts.yml (regenerate it)")
+    svc_sel = [o["spec"]["selector"] for o in by.get("Service", []) if o["metadata"]["name"] == "rates"]
+    labels = spec["template"]["metadata"]["labels"]
+    need(svc_sel and all(labels.get(k) == v for k, v in svc_sel[0].items()), f"{p} Service rates selects the pods")
+    if env == "dev":
+        need(spec.get("replicas") == 1, f"{p} 1 replica")
+        need(main["resources"]["requests"]["cpu"] in ("50m", "100m"), f"{p} small requests")
+        sts = by.get("StatefulSet", [])
+        need(len(sts) == 1 and sts[0]["spec"]["replicas"] == 1, f"{p} a single in-cluster PostgreSQL")
+        need("Cluster" not in by, f"{p} no CloudNativePG in dev")
+    if env == "staging":
+        need(spec.get("replicas") == 2, f"{p} 2 replicas")
+    if env == "prod":
+        need("replicas" not in spec, f"{p} no fixed replicas (the HPA owns them)")
+        hpa = by.get("HorizontalPodAutoscaler", [])
+        need(hpa and hpa[0]["spec"]["minReplicas"] == 3 and hpa[0]["spec"]["maxReplicas"] == 20
+             and hpa[0]["spec"]["scaleTargetRef"]["name"] == "rates", f"{p} HPA 3-20 on Deployment rates")
+        pdb = by.get("PodDisruptionBudget", [])
+        need(pdb and all(labels.get(k) == v for k, v in pdb[0]["spec"]["selector"]["matchLabels"].items()),
+             f"{p} PDB selecting the pods")
+        tsc = pod.get("topologySpreadConstraints", [])
+        need(any(t["topologyKey"] == "topology.kubernetes.io/zone" for t in tsc), f"{p} spread across zones")
+        cl = by.get("Cluster", [])
+        need(cl and cl[0]["apiVersion"] == "postgresql.cnpg.io/v1" and cl[0]["spec"]["instances"] == 3,
+             f"{p} CloudNativePG Cluster of 3 instances")
+        if cl:
+            cs = cl[0]["spec"]
+            need(cs.get("storage", {}).get("size"), f"{p} Cluster storage size")
+            need("pg_stat_statements" in cs.get("postgresql", {}).get("shared_preload_libraries", []), f"{p} pg_stat_statements")
+            menv = {e["name"]: e for e in main.get("env", [])}
+            ro = menv.get("RATES_DATABASE_READ_URL", {}).get("value", "")
+            need(f"{cl[0]['metadata']['name']}-ro" in ro, f"{p} reads through the Cluster's read-only service")
+            roles = [r["name"] for r in cs.get("managed", {}).get("roles", [])]
+            need("rates_app" in roles and "rates_app" not in menv.get("RATES_DATABASE_URL", {}).get("value", "x"),
+                 f"{p} CloudNativePG manages rates_app (the password comes from a Secret, not the manifest)")
+            need(menv.get("DB_USER", {}).get("valueFrom", {}).get("secretKeyRef", {}).get("name") == "rates-app",
+                 f"{p} ratesd connects as the least-privilege role (Secret rates-app)")
+    print(f"{p} {len(objs)} objects checked")
+for x in problems:
+    print("PROBLEM:", x)
+print(f"check_k8s: {len(problems)} problem(s)")
+sys.exit(1 if problems else 0)

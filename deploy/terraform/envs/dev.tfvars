@@ -1,0 +1,9 @@
+environment        = "dev"
+vpc_cidr           = "10.40.0.0/16"
+availability_zones = ["eu-central-1a"]
+instance_count     = 1
+instance_type      = "t3.small"
+mode               = "compose"
+bundle_url         = "https://artifacts.example.com/rates/rates-bundle-dev.tar.gz"
+allowed_cidrs      = ["203.0.113.0/24"]
+ssh_cidrs          = ["203.0.113.0/24"]

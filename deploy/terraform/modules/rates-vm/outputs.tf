@@ -1,0 +1,19 @@
+output "instance_ids" {
+  description = "IDs of the VMs."
+  value       = aws_instance.rates[*].id
+}
+
+output "public_ips" {
+  description = "Public addresses of the VMs."
+  value       = aws_instance.rates[*].public_ip
+}
+
+output "urls" {
+  description = "rates base URL on each VM."
+  value       = [for ip in aws_instance.rates[*].public_ip : "http://${ip}:${var.app_port}"]
+}
+
+output "security_group_id" {
+  description = "The security group of the VMs."
+  value       = aws_security_group.rates.id
+}

@@ -1,0 +1,32 @@
+# Deployment targets (deploy/README.md): make image, make push REGISTRY=..., make deb.
+DOCKER             ?= docker
+IMAGE              ?= rates
+REGISTRY           ?=
+DOCKER_BUILD_FLAGS ?=
+DEB_OUT            ?= $(BUILD)/deb
+IMAGE_CREATED      := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+
+.PHONY: image push deb deploy-check
+# The runtime image, tagged with the version and the git commit.
+image:
+	$(DOCKER) build $(DOCKER_BUILD_FLAGS) --build-arg VERSION=$(VERSION) \
+	  --build-arg COMMIT=$(COMMIT) --build-arg CREATED=$(IMAGE_CREATED) \
+	  -t $(IMAGE):$(VERSION) -t $(IMAGE):$(COMMIT) .
+
+# Tags the image for REGISTRY and pushes both tags (not exercised in CI: no registry here).
+push: image
+	@test -n "$(REGISTRY)" || { echo "usage: make push REGISTRY=registry.example.com/team" >&2; exit 2; }
+	$(DOCKER) tag $(IMAGE):$(VERSION) $(REGISTRY)/$(IMAGE):$(VERSION)
+	$(DOCKER) tag $(IMAGE):$(COMMIT) $(REGISTRY)/$(IMAGE):$(COMMIT)
+	$(DOCKER) push $(REGISTRY)/$(IMAGE):$(VERSION)
+	$(DOCKER) push $(REGISTRY)/$(IMAGE):$(COMMIT)
+
+# The Debian package: ratesd (migrations compiled in), rates-load when the tree builds it,
+# systemd socket + service, /etc/rates/ratesd.conf and /etc/default/ratesd, a system user.
+deb: $(BUILD)/ratesd
+	@if $(MAKE) -n $(BUILD)/rates-load >/dev/null 2>&1; then $(MAKE) --no-print-directory $(BUILD)/rates-load; fi
+	@sh deploy/debian/build-deb.sh $(BUILD) $(DEB_OUT) $(VERSION) $(COMMIT)
+
+# Every deployment check that this machine can run (tests/stages/deploy.sh).
+deploy-check:
+	@RATES_TEST_RESULTS=$(BUILD)/test-results sh tests/stages/deploy.sh
