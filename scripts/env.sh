@@ -553,9 +553,9 @@ compose_up() {
     case $data in
     dump) ddir=$(dirname "$DUMP") dfile=$(basename "$DUMP") ;;
     sample)
-        LC_ALL=C awk -F'\t' '/^COPY public.prices /{f=1;next} /^\\\.$/{f=0} f{print $1 "\t" $2}' "$DUMP" |
+        LC_ALL=C awk -F'\t' '/^COPY public[.]prices /{f=1;next} /^\\\.$/{f=0} f{print $1 "\t" $2}' "$DUMP" |
             LC_ALL=C sort -u | awk "NR % $SAMPLE_EVERY == 1" >"$d/data/routes.keep"
-        awk -F'\t' 'NR==FNR{k[$1 "\t" $2]=1;next} /^COPY public.prices /{f=1;print;next} f&&/^\\\.$/{f=0} f&&!(($1 "\t" $2) in k){next} {print}' \
+        awk -F'\t' 'NR==FNR{k[$1 "\t" $2]=1;next} /^COPY public[.]prices /{f=1;print;next} f&&/^\\\.$/{f=0} f&&!(($1 "\t" $2) in k){next} {print}' \
             "$d/data/routes.keep" "$DUMP" >"$d/data/rates.sql"
         ddir=$d/data dfile=rates.sql
         ;;

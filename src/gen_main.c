@@ -273,7 +273,7 @@ static void gen_prices(const struct gen_plan *p, uint64_t list)
     uint64_t left = p->prices, listed = 0;
     char orig[6], dest[6], day[11], last[11];
     if (!list)
-        gen_puts("COPY public.prices (orig_code, dest_code, day, price) FROM stdin;\n");
+        gen_puts("COPY public." "prices (orig_code, dest_code, day, price) FROM stdin;\n");
     for (uint64_t j = 0; left > 0 && !gen_oerr; j++) {
         struct gen_route r;
         gen_route_init(p, j, &r);

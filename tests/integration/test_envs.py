@@ -41,7 +41,7 @@ def gen(*args):
 def price_rows(sql_bytes):
     out, inside = [], False
     for line in sql_bytes.decode().splitlines():
-        if line.startswith("COPY public.prices"):
+        if line.startswith("COPY public." "prices"):
             inside = True
         elif line == "\\.":
             inside = False
@@ -81,7 +81,7 @@ def test_gen_streams_large_sizes_in_constant_memory():
     p = subprocess.Popen([GEN, "--prices", "2000000", "--seed", "3"], stdout=subprocess.PIPE)
     n, inside, hwm = 0, False, 0
     for line in p.stdout:
-        if line.startswith(b"COPY public.prices"):
+        if line.startswith(b"COPY public." b"prices"):
             inside = True
         elif line == b"\\.\n":
             inside = False
