@@ -2,6 +2,8 @@
  * The threading model is explained in http.h. */
 #include "http.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -418,6 +420,14 @@ static void http_conn_notify(void *cls, struct MHD_Connection *con, void **socke
 {
     struct http_listener *l = cls;
     long d = code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        /* Responses are written whole; never let Nagle hold back their last segment. */
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+        int one = 1;
+        if (ci)
+            setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
     if (!l->admin)
         atomic_fetch_add(&l->srv->pub_conns, d);
     metrics_connections_add(l->admin, (int)d);
