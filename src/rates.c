@@ -29,9 +29,9 @@ struct rates_query {
     char dest[RATES_CODE_MAX + 1];
 };
 
-/* One round trip for ports and regions alike: rates_by_day() (db/migrations/0006) runs the
- * plain index range scan of before when neither value is a region, so port-to-port answers
- * and costs stay as they were, and otherwise expands the slugs (recursive, depth-bounded) and
+/* One round trip for ports and regions alike. rates_by_day() (db/migrations/0006) runs the
+ * plain index range scan when neither value is a region (port pairs usually skip it: see
+ * rates_ports_sql below), and otherwise expands the slugs (recursive, depth-bounded) and
  * aggregates every individual price between the two port sets. Why a function and not one
  * combined statement, and not a closure table: see the migration. Days come newest first. */
 static const char rates_sql[] =
