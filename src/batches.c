@@ -153,19 +153,11 @@ void batches_on_request(struct http_req *req)
         http_respond_error(req, 404, "No such batch");
         return;
     }
-    struct batches_req *q = calloc(1, sizeof *q);
-    if (!q) {
-        http_respond_error(req, 500, "Out of memory");
+    struct batches_req *q = http_state_new(req, sizeof *q);
+    if (!q)
         return;
-    }
     memcpy(q->id, id, n + 1);
     q->retract = req->method_bit == HTTP_DELETE;
-    req->state = q; /* owned by the request; freed in batches_on_free */
     http_defer(req, batches_work, WORK_DB);
 }
 
-void batches_on_free(struct http_req *req, bool completed)
-{
-    free(req->state);
-    req->state = NULL;
-}

@@ -102,11 +102,6 @@ void health_stop(void)
     monitor_url = NULL;
 }
 
-bool health_db_ok(void)
-{
-    return atomic_load(&db_ok);
-}
-
 void health_root(struct http_req *req)
 {
     static const char body[] = "{\"message\": \"Hello world!\"}";

@@ -10,8 +10,6 @@ struct http_req;
  * own connection, so that /readyz answers at once and never waits behind request work. */
 int health_start(const char *url, long connect_timeout_s, long interval_ms);
 void health_stop(void);
-/* Latest result of the database check. */
-bool health_db_ok(void);
 
 void health_root(struct http_req *req);
 void health_healthz(struct http_req *req);

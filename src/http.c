@@ -46,6 +46,18 @@ struct http_listener {
 };
 static struct http_listener listener_pub, listener_admin;
 
+void *http_state_new(struct http_req *req, size_t size)
+{
+    void *state = calloc(1, size);
+    if (!state) {
+        http_respond_error(req, 500, "Out of memory");
+        return NULL;
+    }
+    req->state = state;
+    req->state_plain = true;
+    return state;
+}
+
 void http_add_header(struct http_req *req, const char *name, const char *value)
 {
     for (int i = 0; i < req->hdr_count; i++) {
@@ -385,6 +397,8 @@ static void http_completed(void *cls, struct MHD_Connection *con, void **con_cls
     bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
     if (req->route && req->route->on_free)
         req->route->on_free(req, ok && req->queued);
+    if (req->state_plain)
+        free(req->state);
     uint64_t dur = clock_mono_ns() - req->t_start_ns;
     if (req->started) {
         int status = req->queued ? req->status : 499;
@@ -579,10 +593,6 @@ long http_server_inflight(const struct http_server *srv)
     return atomic_load(&srv->inflight);
 }
 
-struct db_pool *http_server_pool(struct http_server *srv)
-{
-    return srv->pool;
-}
 
 void http_server_stop(struct http_server *srv)
 {

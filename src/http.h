@@ -62,7 +62,9 @@ struct http_req {
     char request_id[72];
     uint64_t t_start_ns;
     uint64_t db_ns;         /* time spent in the database, for Server-Timing and the log */
-    void *state;            /* owned by the route (freed in on_free) */
+    void *state;            /* owned by the route (freed in on_free), or by http.c when
+                             * made with http_state_new() */
+    bool state_plain;       /* state came from http_state_new(): http.c frees it */
     /* The response, queued when the connection is next served. */
     int status;
     char *body;             /* owned */
@@ -120,9 +122,12 @@ int http_server_stop_accepting(struct http_server *srv);
 long http_server_inflight(const struct http_server *srv);
 /* Stops everything; requests still in progress are aborted (their routes roll back). */
 void http_server_stop(struct http_server *srv);
-struct db_pool *http_server_pool(struct http_server *srv);
 /* The public listening socket (for a self-upgrade to inherit); -1 after quiesce. */
 int http_server_listen_fd(const struct http_server *srv);
+
+/* Zeroed per-request state of size bytes, owned by the request and freed when it completes
+ * (routes with plain state need no on_free). NULL after answering 500 when out of memory. */
+void *http_state_new(struct http_req *req, size_t size);
 
 /* Responses. body is copied (http_respond) or adopted (http_respond_owned). */
 void http_respond(struct http_req *req, int status, const char *content_type, const char *body,

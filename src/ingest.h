@@ -16,6 +16,5 @@ void ingest_on_free(struct http_req *req, bool completed);
 
 /* GET and DELETE /batches/{id} (the ledger; DELETE retracts a committed batch). */
 void batches_on_request(struct http_req *req);
-void batches_on_free(struct http_req *req, bool completed);
 
 #endif

@@ -49,11 +49,6 @@ void log_set_level(int level)
     atomic_store(&log_level, level);
 }
 
-int log_get_level(void)
-{
-    return atomic_load(&log_level);
-}
-
 static void log_timestamp(char *out, size_t cap)
 {
     struct timespec ts;

@@ -15,7 +15,6 @@ int log_format_parse(const char *s);
 void log_init(int level, int format);
 /* Safe to call at any time from any thread (SIGHUP reload). */
 void log_set_level(int level);
-int log_get_level(void);
 
 void log_write(int level, const char *request_id, const char *fmt, ...) PRINTF_LIKE(3, 4);
 

@@ -80,11 +80,6 @@ void metrics_init(void)
     start_time_s = (double)clock_wall_ns() / 1e9;
 }
 
-const char *metrics_route_name(int route)
-{
-    return route >= 0 && route < ROUTE_COUNT ? route_names[route] : "other";
-}
-
 void metrics_request_done(int route, int status, uint64_t duration_ns)
 {
     if (route < 0 || route >= ROUTE_COUNT)

@@ -34,7 +34,6 @@ enum metrics_batch_outcome {
 };
 
 void metrics_init(void);
-const char *metrics_route_name(int route);
 void metrics_request_done(int route, int status, uint64_t duration_ns);
 void metrics_inflight_add(int delta);
 void metrics_pool_set(long size, long in_use);

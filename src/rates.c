@@ -261,12 +261,9 @@ static int rates_date(struct http_req *req, const char *key, int32_t *days)
 
 void rates_on_request(struct http_req *req)
 {
-    struct rates_query *q = calloc(1, sizeof *q);
-    if (!q) {
-        http_respond_error(req, 500, "Out of memory");
+    struct rates_query *q = http_state_new(req, sizeof *q);
+    if (!q)
         return;
-    }
-    req->state = q;
     if (rates_date(req, "date_from", &q->from) != 0 || rates_date(req, "date_to", &q->to) != 0) {
         http_respond_error(req, 400, "Invalid date arguments");
         return;
@@ -292,8 +289,3 @@ void rates_on_request(struct http_req *req)
     (void)http_defer(req, rates_work, WORK_DB_READ);
 }
 
-void rates_on_free(struct http_req *req, _Bool completed)
-{
-    free(req->state);
-    req->state = NULL;
-}

@@ -13,7 +13,6 @@ struct http_req;
  * (/regions, /ports: regions_init); call before the pool starts. */
 void rates_init(void);
 void rates_on_request(struct http_req *req);
-void rates_on_free(struct http_req *req, _Bool completed);
 
 /* One day's aggregate as read from the database, newest first. */
 struct rates_day {

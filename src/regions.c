@@ -143,12 +143,9 @@ void regions_on_request(struct http_req *req)
 
 void regions_ports_on_request(struct http_req *req)
 {
-    struct regions_query *q = calloc(1, sizeof *q);
-    if (!q) {
-        http_respond_error(req, 500, "Out of memory");
+    struct regions_query *q = http_state_new(req, sizeof *q);
+    if (!q)
         return;
-    }
-    req->state = q;
     size_t len = 0;
     int rc = query_get(req->query, "region", q->region, sizeof q->region, &len);
     if (rc == QUERY_FOUND && (len == 0 || strlen(q->region) != len)) {
@@ -164,8 +161,3 @@ void regions_ports_on_request(struct http_req *req)
     (void)http_defer(req, regions_ports_work, WORK_DB_READ);
 }
 
-void regions_on_free(struct http_req *req, bool completed)
-{
-    free(req->state);
-    req->state = NULL;
-}

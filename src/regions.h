@@ -17,6 +17,5 @@ void regions_init(void);
 void regions_on_request(struct http_req *req);
 /* GET /ports[?region=slug]: every port, or the ports under a region at any depth. */
 void regions_ports_on_request(struct http_req *req);
-void regions_on_free(struct http_req *req, bool completed);
 
 #endif

@@ -150,31 +150,25 @@ class Server:
         if wait:
             self.wait_healthy()
 
-    def wait_healthy(self, timeout=20):
+    def _wait_for(self, path, what, timeout):
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ratesd exited with {self.proc.returncode}: {self.log_text()}")
             try:
-                st, _, _ = request("GET", "/healthz", port=self.port, timeout=1)
+                st, _, _ = request("GET", path, port=self.port, timeout=1)
                 if st == 200:
                     return
             except OSError:
                 pass
             time.sleep(0.05)
-        raise RuntimeError("ratesd did not become healthy: " + self.log_text())
+        raise RuntimeError(f"ratesd did not become {what}: " + self.log_text())
+
+    def wait_healthy(self, timeout=20):
+        self._wait_for("/healthz", "healthy", timeout)
 
     def wait_ready(self, timeout=20):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                st, _, _ = request("GET", "/readyz", port=self.port, timeout=1)
-                if st == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("ratesd did not become ready: " + self.log_text())
+        self._wait_for("/readyz", "ready", timeout)
 
     def signal(self, sig):
         self.proc.send_signal(sig)
