@@ -20,7 +20,7 @@
 #include "workers.h"
 
 #define HTTP_URI_MAX 8192
-#define HTTP_MEMORY_LIMIT (64 * 1024) /* per connection: bounds request line and headers */
+#include "rates_limits.h" /* HTTP_MEMORY_LIMIT: per connection, bounds request line and headers */
 #define HTTP_CONN_HEADROOM 16 /* connections above the soft limit that still get a 503 */
 
 struct http_server {

@@ -22,8 +22,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "portset.h"
+#include "rates_limits.h"
 
-#define INGEST_CHUNK_MAX (1024 * 1024)
 #define INGEST_COPY_MAX (512 * 1024)
 
 static atomic_long ingest_active; /* batches admitted on this instance and not yet freed */
@@ -281,6 +281,28 @@ static void ingest_chunk_work(struct http_req *req, struct db_conn *unused)
         ingest_abort_and_reply(req, b);
 }
 
+/* Copies one body chunk into b->chunk (owned by b), growing it to at least the chunk's
+ * size: INGEST_CHUNK_MIN first, never beyond INGEST_CHUNK_MAX, which holds whatever MHD can
+ * hand over (rates_limits.h asserts it). Returns 0, or -1 (too large, out of memory) with
+ * b->chunk unchanged. */
+int ingest_chunk_store(struct ingest *b, const char *data, size_t len)
+{
+    if (len > INGEST_CHUNK_MAX)
+        return -1;
+    if (len > b->chunk_cap) {
+        size_t cap = len < INGEST_CHUNK_MIN ? INGEST_CHUNK_MIN : len;
+        char *p = realloc(b->chunk, cap);
+        if (!p)
+            return -1;
+        b->chunk = p;
+        b->chunk_cap = cap;
+    }
+    if (len)
+        memcpy(b->chunk, data, len);
+    b->chunk_len = len;
+    return 0;
+}
+
 void ingest_on_body(struct http_req *req, const char *data, size_t len)
 {
     struct ingest *b = req->state;
@@ -293,20 +315,12 @@ void ingest_on_body(struct http_req *req, const char *data, size_t len)
     }
     if (b->phase != INGEST_COPYING && b->phase != INGEST_BEGIN)
         return; /* FAILED_DRAINING: discard */
-    if (len > b->chunk_cap) {
-        size_t cap = len > INGEST_CHUNK_MAX ? len : INGEST_CHUNK_MAX / 16;
-        char *p = realloc(b->chunk, cap);
-        if (!p) {
-            ingest_fail(b, 500, "internal", "Out of memory");
-            b->outcome = BATCH_ABORTED;
-            http_respond_error(req, 500, "Out of memory"); /* on_free rolls back */
-            return;
-        }
-        b->chunk = p;
-        b->chunk_cap = cap;
+    if (ingest_chunk_store(b, data, len) != 0) {
+        ingest_fail(b, 500, "internal", "Out of memory");
+        b->outcome = BATCH_ABORTED;
+        http_respond_error(req, 500, "Out of memory"); /* on_free rolls back */
+        return;
     }
-    memcpy(b->chunk, data, len);
-    b->chunk_len = len;
     if (http_defer(req, ingest_chunk_work, 0) != 0) {
         /* 503 set by http_defer; the transaction is rolled back in ingest_on_free. */
         b->outcome = BATCH_ABORTED;

@@ -101,6 +101,8 @@ void ingest_set_phase(struct ingest *b, enum ingest_phase to);
 /* Records the failure (status, message) once; the first failure wins. */
 void ingest_fail(struct ingest *b, int status, const char *code, const char *message);
 void ingest_add_error(struct ingest *b, uint64_t line, const char *field, const char *message);
+/* Copies a body chunk into b->chunk, growing it as needed. 0, or -1 (too large, no memory). */
+int ingest_chunk_store(struct ingest *b, const char *data, size_t len) WUR;
 
 /* ingest_db.c: every call runs on a worker thread (they block on libpq). */
 enum { INGEST_BEGIN_COPY = 0, INGEST_BEGIN_REPLAY = 1, INGEST_BEGIN_FAILED = -1 };
