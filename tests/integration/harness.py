@@ -24,7 +24,27 @@ def free_port():
         return s.getsockname()[1]
 
 
+# RATES_PG_CHROOT=ROOT (tests/pg13/chroot.sh prints one): initdb, pg_ctl and postgres run
+# inside that root (Debian 11's PostgreSQL 13 needs its own libraries), as the root's postgres
+# user; the cluster's directory is under ROOT/var/tmp and the server listens on 127.0.0.1,
+# shared with the chroot. Unset: this machine's PostgreSQL, as before.
+PG_CHROOT = os.environ.get("RATES_PG_CHROOT", "")
+PG_CHROOT_BINDIR = os.environ.get("RATES_PG_CHROOT_BINDIR", "/usr/lib/postgresql/13/bin")
+
+
+def pg_chroot_user():
+    """(uid, gid) of the postgres user in PG_CHROOT's /etc/passwd."""
+    with open(os.path.join(PG_CHROOT, "etc", "passwd")) as f:
+        for line in f:
+            part = line.split(":")
+            if part[0] == "postgres":
+                return int(part[2]), int(part[3])
+    raise RuntimeError(f"no postgres user in {PG_CHROOT}/etc/passwd")
+
+
 def pg_bindir():
+    if PG_CHROOT:
+        return PG_CHROOT_BINDIR  # a path inside the chroot
     out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
     if out and os.path.exists(os.path.join(out, "initdb")):
         return out
@@ -45,22 +65,26 @@ class PgCluster:
 
     def __init__(self, extra_conf=""):
         self.bindir = pg_bindir()
-        self.dir = tempfile.mkdtemp(prefix="rates-pg-")
+        self.dir = tempfile.mkdtemp(prefix="rates-pg-", dir=os.path.join(PG_CHROOT, "var", "tmp")
+                                    if PG_CHROOT else None)
         self.port = free_port()
         self.data = os.path.join(self.dir, "data")
         self.log = os.path.join(self.dir, "postgres.log")
         self.as_root = os.geteuid() == 0
-        if self.as_root:
+        if PG_CHROOT:
+            os.chown(self.dir, *pg_chroot_user())
+            os.chmod(self.dir, 0o700)
+        elif self.as_root:
             pw = pwd.getpwnam("postgres")
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
             os.chmod(self.dir, 0o700)
-        self._run([os.path.join(self.bindir, "initdb"), "-D", self.data, "-U", "postgres",
+        self._run([os.path.join(self.bindir, "initdb"), "-D", self._in(self.data), "-U", "postgres",
                    "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
             f.write(f"""
 listen_addresses = '127.0.0.1'
 port = {self.port}
-unix_socket_directories = '{self.dir}'
+unix_socket_directories = '{self._in(self.dir)}'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
@@ -70,18 +94,26 @@ shared_buffers = 128MB
 """)
         self.start()
 
+    def _in(self, path):
+        """The path as the server sees it (inside PG_CHROOT, or unchanged)."""
+        return "/" + os.path.relpath(path, PG_CHROOT) if PG_CHROOT else path
+
     def _run(self, cmd, check=True, **kw):
-        if self.as_root:
+        if PG_CHROOT:
+            uid, gid = pg_chroot_user()
+            cmd = ["chroot", f"--userspec={uid}:{gid}", PG_CHROOT, "/usr/bin/env", "-i",
+                   "PATH=/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/var/lib/postgresql"] + cmd
+        elif self.as_root:
             cmd = ["runuser", "-u", "postgres", "--"] + cmd
         return subprocess.run(cmd, check=check, capture_output=True, text=True, **kw)
 
     def start(self):
-        self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-l", self.log,
-                   "-w", "-t", "60", "start"])
+        self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self._in(self.data), "-l",
+                   self._in(self.log), "-w", "-t", "60", "start"])
 
     def stop(self, mode="fast"):
-        self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-m", mode, "-w",
-                   "stop"], check=False)
+        self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self._in(self.data), "-m", mode,
+                   "-w", "stop"], check=False)
 
     def url(self, db="rates", user="postgres"):
         return f"postgresql://{user}@127.0.0.1:{self.port}/{db}"
