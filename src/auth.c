@@ -16,8 +16,11 @@
 #define AUTH_TOKEN_MAX 1024
 #define AUTH_DIGEST 32
 
+#define AUTH_ADMIN_PREFIX "admin+" /* NAME side of an entry: "admin+ops:TOKEN" */
+
 struct auth_token {
-    char name[AUTH_NAME_MAX + 1];
+    char name[AUTH_NAME_MAX + 1]; /* without the scope prefix: what the ledger records */
+    unsigned scopes;              /* AUTH_SCOPE_* */
     unsigned char digest[AUTH_DIGEST];
 };
 
@@ -76,6 +79,15 @@ static int auth_add_entry(struct auth_set *set, const char *e, size_t len, int n
     size_t nlen = (size_t)(colon - e), tlen = len - nlen - 1;
     auth_trim(&name, &nlen);
     auth_trim(&tok, &tlen);
+    /* A scope prefix on the name side (the token is everything after the first colon, so the
+     * flag cannot go there); '+' is not a name character, so no plain name reads as one. */
+    unsigned scopes = 0;
+    size_t plen = strlen(AUTH_ADMIN_PREFIX);
+    if (nlen > plen && memcmp(name, AUTH_ADMIN_PREFIX, plen) == 0) {
+        scopes |= AUTH_SCOPE_ADMIN;
+        name += plen;
+        nlen -= plen;
+    }
     if (!auth_name_ok(name, nlen)) {
         snprintf(err, errcap,
                  "ingest token entry %d: the name must be 1-%d of [A-Za-z0-9_.-]", n,
@@ -100,6 +112,7 @@ static int auth_add_entry(struct auth_set *set, const char *e, size_t len, int n
     struct auth_token *t = &set->tokens[set->count];
     memcpy(t->name, name, nlen);
     t->name[nlen] = '\0';
+    t->scopes = scopes;
     if (auth_digest(tok, tlen, t->digest) != 0) {
         snprintf(err, errcap, "cannot hash ingest token entry %d", n);
         return -1;
@@ -141,10 +154,12 @@ int auth_set_tokens(const char *spec, bool open_when_empty, char *err, size_t er
     return 0;
 }
 
-int auth_check(const char *authorization, char *name, size_t namecap)
+int auth_check(const char *authorization, char *name, size_t namecap, unsigned *scopes)
 {
     if (namecap)
         name[0] = '\0';
+    if (scopes)
+        *scopes = 0;
     pthread_rwlock_rdlock(&auth_lock);
     const struct auth_set *set = auth_current;
     int result;
@@ -179,6 +194,8 @@ int auth_check(const char *authorization, char *name, size_t namecap)
     }
     if (match >= 0) {
         str_copy(name, namecap, set->tokens[match].name);
+        if (scopes)
+            *scopes = set->tokens[match].scopes;
         result = AUTH_OK;
     } else {
         result = AUTH_INVALID;

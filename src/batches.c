@@ -1,6 +1,8 @@
 /* batches.c: GET /batches/{id} (the ledger record) and DELETE /batches/{id} (retraction: the
  * batch's prices are deleted and its record marked retracted, in one transaction). Both need
- * an ingest token, like POST /batches: the ledger names tokens and keys. */
+ * an ingest token, like POST /batches: the ledger names tokens and keys. A batch belongs to
+ * the token name that sent it: another token's batch is answered 404 exactly like a missing
+ * one (its existence is not revealed), except for a token with the admin scope (auth.h). */
 #include "ingest.h"
 
 #include <stdio.h>
@@ -13,9 +15,11 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "sqlstate.h"
 
 struct batches_req {
     char id[24];
+    char owner[80]; /* the token's name; "" for an admin (any batch) */
     bool retract;
 };
 
@@ -25,13 +29,16 @@ static const char batches_record_sql[] =
     " 'content_type', content_type, 'body_sha256', body_sha256, 'http_status', http_status,"
     " 'received_at', received_at, 'committed_at', committed_at, 'retracted_at', retracted_at,"
     " 'retracted_rows', retracted_rows, 'duration_ms', duration_ms, 'error', error,"
-    " 'error_count', error_count)::text FROM public.batches WHERE id = $1";
+    " 'error_count', error_count)::text FROM public.batches"
+    " WHERE id = $1 AND ($2::text IS NULL OR token_name = $2)";
 
 static void batches_db_error(struct http_req *req, struct db_conn *conn, PGresult *res)
 {
     db_error_copy(conn, res, req->note, sizeof req->note);
     metrics_db_error();
-    if (db_conn_broken(conn)) {
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    /* Gone, broken, or a read-only node (a standby, a primary being demoted): retryable. */
+    if (db_conn_broken(conn) || sqlstate_unavailable(state)) {
         http_add_header(req, "Retry-After", "1");
         http_respond_error(req, 503, "Database unavailable");
     } else {
@@ -39,27 +46,35 @@ static void batches_db_error(struct http_req *req, struct db_conn *conn, PGresul
     }
 }
 
-static PGresult *batches_exec(struct db_conn *conn, const char *sql, const char *id)
+/* Runs sql with parameters $1 = id and $2 = owner (NULL when owner is NULL or ""), or with
+ * none when id is NULL. */
+static PGresult *batches_exec(struct db_conn *conn, const char *sql, const char *id,
+                              const char *owner)
 {
-    const char *p[1] = { id };
+    const char *p[2] = { id, owner && owner[0] ? owner : NULL };
+    int n = owner ? 2 : 1;
     uint64_t t0 = clock_mono_ns();
-    PGresult *res = id ? PQexecParams(conn->pg, sql, 1, NULL, p, NULL, NULL, 0)
+    PGresult *res = id ? PQexecParams(conn->pg, sql, n, NULL, p, NULL, NULL, 0)
                        : PQexec(conn->pg, sql);
     metrics_db_query(clock_mono_ns() - t0);
     return res;
 }
 
 /* Retracts a committed batch. Returns 0 (done, or nothing to do), or -1 with a response set. */
-static int batches_retract(struct http_req *req, struct db_conn *conn, const char *id)
+static int batches_retract(struct http_req *req, struct db_conn *conn, const char *id,
+                           const char *owner)
 {
     char sql[96];
     snprintf(sql, sizeof sql, "BEGIN; SET LOCAL statement_timeout = %ld",
              APP.cfg.batch_statement_timeout_ms);
-    PGresult *res = batches_exec(conn, sql, NULL);
+    PGresult *res = batches_exec(conn, sql, NULL, NULL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         goto db_fail;
     PQclear(res);
-    res = batches_exec(conn, "SELECT status FROM public.batches WHERE id = $1 FOR UPDATE", id);
+    res = batches_exec(conn,
+                       "SELECT status FROM public.batches WHERE id = $1"
+                       " AND ($2::text IS NULL OR token_name = $2) FOR UPDATE",
+                       id, owner);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         goto db_fail;
     if (PQntuples(res) == 0) {
@@ -71,7 +86,7 @@ static int batches_retract(struct http_req *req, struct db_conn *conn, const cha
     str_copy(status, sizeof status, PQgetvalue(res, 0, 0));
     PQclear(res);
     if (strcmp(status, "retracted") == 0) {
-        res = batches_exec(conn, "ROLLBACK", NULL);
+        res = batches_exec(conn, "ROLLBACK", NULL, NULL);
         PQclear(res);
         return 0; /* DELETE is idempotent: answer with the record */
     }
@@ -82,7 +97,7 @@ static int batches_retract(struct http_req *req, struct db_conn *conn, const cha
         http_respond_error(req, 409, msg);
         return -1;
     }
-    res = batches_exec(conn, "DELETE FROM public.prices WHERE batch_id = $1", id);
+    res = batches_exec(conn, "DELETE FROM public.prices WHERE batch_id = $1", id, NULL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         goto db_fail;
     char rows[24];
@@ -96,7 +111,7 @@ static int batches_retract(struct http_req *req, struct db_conn *conn, const cha
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         goto db_fail;
     PQclear(res);
-    res = batches_exec(conn, "COMMIT", NULL);
+    res = batches_exec(conn, "COMMIT", NULL, NULL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         goto db_fail;
     PQclear(res);
@@ -113,9 +128,9 @@ static void batches_work(struct http_req *req, struct db_conn *conn)
 {
     const struct batches_req *q = req->state;
     uint64_t t0 = clock_mono_ns();
-    if (q->retract && batches_retract(req, conn, q->id) != 0)
+    if (q->retract && batches_retract(req, conn, q->id, q->owner) != 0)
         goto done;
-    PGresult *res = batches_exec(conn, batches_record_sql, q->id);
+    PGresult *res = batches_exec(conn, batches_record_sql, q->id, q->owner);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         batches_db_error(req, conn, res);
     } else if (PQntuples(res) == 0) {
@@ -132,7 +147,8 @@ done:
 void batches_on_request(struct http_req *req)
 {
     char token[80];
-    int a = auth_check(http_header(req, "Authorization"), token, sizeof token);
+    unsigned scopes = 0;
+    int a = auth_check(http_header(req, "Authorization"), token, sizeof token, &scopes);
     if (a == AUTH_DISABLED) {
         http_respond_error(req, 403, "Ingestion is disabled: no ingest token is configured");
         return;
@@ -157,6 +173,8 @@ void batches_on_request(struct http_req *req)
     if (!q)
         return;
     memcpy(q->id, id, n + 1);
+    if (!(scopes & AUTH_SCOPE_ADMIN))
+        str_copy(q->owner, sizeof q->owner, token);
     q->retract = req->method_bit == HTTP_DELETE;
     http_defer(req, batches_work, WORK_DB);
 }

@@ -64,6 +64,16 @@ void ingest_fail(struct ingest *b, int status, const char *code, const char *mes
     b->record = true;
 }
 
+/* The worker queue was full: http_defer has answered 503 with Retry-After; the ledger records
+ * that status (not 0) and why when the batch had begun (ingest_on_free rolls it back). */
+static void ingest_queue_full(struct ingest *b)
+{
+    b->retry_after = true;
+    ingest_fail(b, 503, "overloaded", "worker queue full");
+    b->outcome = BATCH_ABORTED;
+    b->record = true;
+}
+
 void ingest_add_error(struct ingest *b, uint64_t line, const char *field, const char *message)
 {
     b->error_total++;
@@ -104,7 +114,7 @@ static void ingest_refuse(struct http_req *req, int status, const char *message)
 
 static bool ingest_auth(struct http_req *req, char *name, size_t cap)
 {
-    int a = auth_check(http_header(req, "Authorization"), name, cap);
+    int a = auth_check(http_header(req, "Authorization"), name, cap, NULL);
     if (a == AUTH_OK)
         return true;
     if (a == AUTH_DISABLED) {
@@ -321,12 +331,8 @@ void ingest_on_body(struct http_req *req, const char *data, size_t len)
         http_respond_error(req, 500, "Out of memory"); /* on_free rolls back */
         return;
     }
-    if (http_defer(req, ingest_chunk_work, 0) != 0) {
-        /* 503 set by http_defer; the transaction is rolled back in ingest_on_free. */
-        b->outcome = BATCH_ABORTED;
-        b->record = true;
-        str_copy(b->message, sizeof b->message, "worker queue full");
-    }
+    if (http_defer(req, ingest_chunk_work, 0) != 0)
+        ingest_queue_full(b); /* 503 answered by http_defer; ingest_on_free rolls back */
 }
 
 static void ingest_replay_end(struct http_req *req, struct ingest *b);
@@ -394,11 +400,8 @@ void ingest_on_end(struct http_req *req)
         return;
     }
     if (b->phase == INGEST_COPYING || b->phase == INGEST_BEGIN) {
-        if (http_defer(req, ingest_finish_work, 0) != 0) {
-            b->outcome = BATCH_ABORTED;
-            b->record = true;
-            str_copy(b->message, sizeof b->message, "worker queue full");
-        }
+        if (http_defer(req, ingest_finish_work, 0) != 0)
+            ingest_queue_full(b);
         return;
     }
     ingest_reply(req, b);

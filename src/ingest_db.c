@@ -28,6 +28,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "portset.h"
+#include "sqlstate.h"
 
 #define INGEST_SLOT_CLASS 72730002 /* advisory lock (class, slot) of the global slots */
 #define INGEST_SORT_MEM "64MB"     /* work_mem of the sorted INSERT (PostgreSQL side) */
@@ -40,10 +41,10 @@ static void ingest_db_fail(struct ingest *b, const PGresult *res, const char *wh
     metrics_db_error();
     LOG_WARN("batch %s: %s failed: %s", b->request_id, what, err);
     char msg[256];
-    /* The server went away (admin shutdown, crash, failover) or the link broke: the client
-     * may retry with the same key. No SQLSTATE at all means a send failed on the socket. */
-    bool gone = db_conn_broken(b->conn) || !state ||
-                strncmp(state, "57P", 3) == 0 || strncmp(state, "08", 2) == 0;
+    /* The server went away (admin shutdown, crash, failover), the link broke, or the node
+     * is (being) demoted to a read-only standby: the client may retry with the same key (on
+     * the new primary). No SQLSTATE at all means a send failed on the socket. */
+    bool gone = db_conn_broken(b->conn) || !state || sqlstate_unavailable(state);
     if (gone) {
         b->retry_after = true;
         ingest_fail(b, 503, "database_unavailable", "Database unavailable, retry later");
@@ -115,7 +116,8 @@ static void ingest_db_release(struct ingest *b)
     b->conn = NULL;
 }
 
-/* The committed batch this (token, key) names within the TTL: 1 found, 0 none, -1 error. */
+/* The committed (or retracted) batch this (token, key) names within the TTL: 1 found, 0 none,
+ * -1 error. b->replay_retracted tells which. */
 static int ingest_db_find_replay(struct ingest *b)
 {
     char ttl[32];
@@ -123,7 +125,8 @@ static int ingest_db_find_replay(struct ingest *b)
     const char *p[3] = { b->token, b->key, ttl };
     PGresult *res = ingest_db_exec(
         b,
-        "SELECT id, rows, bytes, coalesce(duration_ms, 0), coalesce(body_sha256, '') "
+        "SELECT id, rows, bytes, coalesce(duration_ms, 0), coalesce(body_sha256, ''), "
+        "status = 'retracted' "
         "FROM public.batches WHERE token_name = $1 AND idempotency_key = $2 "
         "AND status IN ('committed', 'retracted') "
         "AND received_at > now() - $3::bigint * interval '1 second'",
@@ -137,6 +140,7 @@ static int ingest_db_find_replay(struct ingest *b)
         b->replay_bytes = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
         b->replay_duration_ms = strtod(PQgetvalue(res, 0, 3), NULL);
         str_copy(b->replay_sha, sizeof b->replay_sha, PQgetvalue(res, 0, 4));
+        b->replay_retracted = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
     }
     PQclear(res);
     return found;
@@ -232,6 +236,13 @@ int ingest_db_begin(struct ingest *b)
         int found = ingest_db_find_replay(b);
         if (found < 0)
             goto fail;
+        if (found && b->replay_retracted) {
+            /* Its rows are gone: a replay's 201 would claim they are there. */
+            ingest_fail(b, 409, "batch_retracted",
+                        "The batch with this Idempotency-Key was retracted; use a new key to "
+                        "send the rows again");
+            goto fail;
+        }
         if (found) {
             ingest_db_release(b);
             return INGEST_BEGIN_REPLAY;

@@ -94,6 +94,7 @@ struct ingest {
     uint64_t replay_rows, replay_bytes;
     double replay_duration_ms;
     char replay_sha[65];
+    bool replay_retracted;          /* the key names a retracted batch: 409 batch_retracted */
 };
 
 /* ingest.c */

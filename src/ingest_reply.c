@@ -52,7 +52,9 @@ void ingest_reply(struct http_req *req, struct ingest *b)
             rc |= dynbuf_adds(&d, ", \"code\": ");
             rc |= dynbuf_add_json_string(&d, b->code, strlen(b->code));
         }
-        if (b->batch_id && b->record)
+        if (b->replay_retracted && b->replay_id)
+            rc |= dynbuf_printf(&d, ", \"batch_id\": %lld", (long long)b->replay_id);
+        else if (b->batch_id && b->record)
             rc |= dynbuf_printf(&d, ", \"batch_id\": %lld", (long long)b->batch_id);
         if (b->error_total)
             rc |= ingest_reply_errors(&d, b);
