@@ -4,6 +4,7 @@
 #include "health.h"
 #include "ingest.h"
 #include "metrics.h"
+#include "openapi.h"
 #include "rates.h"
 #include "regions.h"
 
@@ -25,5 +26,11 @@ const struct http_route routes[] = {
       NULL },
     { "/metrics", false, HTTP_GET | HTTP_HEAD, ROUTE_METRICS, true, health_metrics, NULL, NULL,
       NULL },
+    { "/openapi.json", false, HTTP_GET | HTTP_HEAD, ROUTE_OTHER, false, openapi_on_request, NULL,
+      NULL, NULL },
+    { "/docs", false, HTTP_GET | HTTP_HEAD, ROUTE_OTHER, false, openapi_docs_on_request, NULL,
+      NULL, NULL },
+    { "/docs/", true, HTTP_GET | HTTP_HEAD, ROUTE_OTHER, false, openapi_docs_on_request, NULL,
+      NULL, NULL },
 };
 const int routes_count = (int)(sizeof routes / sizeof routes[0]);
