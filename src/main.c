@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aggregates.h"
 #include "app.h"
 #include "auth.h"
 #include "config.h"
@@ -279,7 +280,15 @@ int main(int argc, char **argv)
         cmd = argv[1];
         first = 2;
     }
-    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 &&
+    enum aggregates_action agg = AGGREGATES_NONE;
+    if (strcmp(cmd, "aggregates") == 0) {
+        agg = aggregates_parse(argc > 2 ? argv[2] : NULL);
+        if (agg == AGGREGATES_NONE) {
+            fprintf(stderr, "ratesd: aggregates needs check or rebuild (see --help)\n");
+            return 2;
+        }
+        first = 3;
+    } else if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 &&
         strcmp(cmd, "config-table") != 0) {
         fprintf(stderr, "ratesd: unknown command '%s' (serve, migrate; see --help)\n", cmd);
         return 2;
@@ -288,6 +297,7 @@ int main(int argc, char **argv)
     int rc = config_load(&APP.cfg, argc - first, (const char *const *)(argv + first), main_getenv, err, sizeof err);
     if (rc == CONFIG_HELP) {
         config_usage(stdout);
+        aggregates_usage(stdout);
         return 0;
     }
     if (rc == CONFIG_VERSION) {
@@ -303,7 +313,9 @@ int main(int argc, char **argv)
         return 0;
     }
     log_init(log_level_parse(APP.cfg.log_level), log_format_parse(APP.cfg.log_format));
-    if (strcmp(cmd, "migrate") == 0)
+    if (agg != AGGREGATES_NONE)
+        rc = aggregates_run(agg, APP.cfg.database_url, APP.cfg.connect_timeout_s, stdout);
+    else if (strcmp(cmd, "migrate") == 0)
         rc = main_migrate();
     else
         rc = main_serve(argc - first, argv + first);

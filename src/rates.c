@@ -1,7 +1,7 @@
 /* rates.c: GET /rates. Validation happens on the HTTP thread; the query runs on a worker.
  * orig_code and dest_code (or origin and destination) are port codes or region slugs
- * (docs/regions.md). The database returns only days that have prices (index range scans on
- * the route); the calendar, the nulls and the "fewer than 3" rule are applied here. */
+ * (docs/regions.md). The database returns only days that have prices (one range scan of
+ * the daily aggregate); the calendar, the nulls and the "fewer than 3" rule are applied here. */
 #include "rates.h"
 
 #include <stdbool.h>
@@ -29,34 +29,16 @@ struct rates_query {
     char dest[RATES_CODE_MAX + 1];
 };
 
-/* One round trip for ports and regions alike. rates_by_day() (db/migrations/0006) runs the
- * plain index range scan when neither value is a region (port pairs usually skip it: see
- * rates_ports_sql below), and otherwise expands the slugs (recursive, depth-bounded) and
- * aggregates every individual price between the two port sets. Why a function and not one
- * combined statement, and not a closure table: see the migration. Days come newest first. */
+/* One round trip for ports and regions alike: one primary-key range scan of the daily
+ * aggregate (db/migrations/0010, docs/aggregates.md), span rows at most, whatever the
+ * values are (a port code, a slug at any depth, both, or nothing known: no rows). The
+ * average is the integer sum divided by the count as numeric, then float8: bit for bit what
+ * avg(price)::float8 over the raw prices gives. Days come newest first. */
 static const char rates_sql[] =
-    "SELECT day_offset, n, avg_price FROM public.rates_by_day($1::text, $2::text, $3::date, "
-    "$4::date)";
-
-/* Two port codes (the common case) skip the function: the plain index range scan measured
- * ~38% more queries/s at the database than rates_by_day() (pgbench, 4 clients, same route),
- * because PL/pgSQL's RETURN QUERY materializes and the region check costs a probe. A value
- * shaped like a port code (5 characters A-Z, 0-9) is taken as one; anything else, slugs
- * included, goes through rates_by_day(), which handles both. */
-static const char rates_ports_sql[] =
-    "SELECT (day - $3::date) AS off, count(*) AS n, avg(price)::float8 AS avg "
-    "FROM public.prices "
-    "WHERE orig_code = $1 AND dest_code = $2 AND day >= $3::date AND day <= $4::date "
-    "GROUP BY day ORDER BY day DESC";
-
-static bool rates_port_shaped(const char *code)
-{
-    size_t n = 0;
-    for (; code[n]; n++)
-        if (!((code[n] >= 'A' && code[n] <= 'Z') || (code[n] >= '0' && code[n] <= '9')))
-            return false;
-    return n == 5;
-}
+    "SELECT (day - $3::date) AS off, n, (total::numeric / n)::float8 AS avg "
+    "FROM public.rates_daily "
+    "WHERE orig_node = $1 AND dest_node = $2 AND day >= $3::date AND day <= $4::date "
+    "AND n > 0 ORDER BY day DESC";
 
 /* Newest first, whatever order the rows came in. */
 static int rates_day_cmp(const void *a, const void *b)
@@ -67,8 +49,7 @@ static int rates_day_cmp(const void *a, const void *b)
 
 void rates_init(void)
 {
-    db_register_statement("rates_by_day", rates_sql, 4);
-    db_register_statement("rates_ports", rates_ports_sql, 4);
+    db_register_statement("rates_daily", rates_sql, 4);
     regions_init();
 }
 
@@ -169,9 +150,7 @@ static void rates_work(struct http_req *req, struct db_conn *conn)
     date_format(q->from, from);
     date_format(q->to, to);
     const char *params[4] = { q->orig, q->dest, from, to };
-    const char *stmt = rates_port_shaped(q->orig) && rates_port_shaped(q->dest) ? "rates_ports"
-                                                                              : "rates_by_day";
-    PGresult *res = dbread_exec(req, conn, stmt, 4, params);
+    PGresult *res = dbread_exec(req, conn, "rates_daily", 4, params);
     if (!res)
         return;
     int n = PQntuples(res);
