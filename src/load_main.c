@@ -29,7 +29,8 @@ enum {
     LOAD_KEY_REUSED = 4,  /* 422 idempotency_key_reused: the key names another body */
     LOAD_AUTH = 5,        /* 401 or 403 */
     LOAD_REFUSED = 6,     /* another 4xx (413 too large, 415 type, ...) */
-    LOAD_GAVE_UP = 7,     /* retries exhausted (503, 409, 5xx or broken connections) */
+    LOAD_GAVE_UP = 7,     /* retries exhausted (503, 409 in flight, 502/504, broken links) */
+    LOAD_CONFLICT = 8,    /* a final 409: batch_retracted, port_removed: not retried */
 };
 
 #define LOAD_KEY_MAX 255
@@ -95,7 +96,7 @@ static void load_usage(FILE *out)
           "  -k, --key KEY         Idempotency-Key to send (default: hex SHA-256 of FILE, so\n"
           "                        re-running the same command never loads the file twice)\n"
           "  -n, --new-key         send a fresh random key (load the same file again)\n"
-          "  -r, --retries N       retries of 503/409/5xx/broken connections (default 8),\n"
+          "  -r, --retries N       retries of 503/502/504/409 in flight/broken links (default 8),\n"
           "                        exponential backoff from 0.5 s to 30 s, Retry-After honoured\n"
           "  -t, --timeout SEC     give up an attempt after SEC seconds without progress (300)\n"
           "  -e, --errors N        print at most N of the errors of a rejected batch (20)\n"
@@ -111,7 +112,8 @@ static void load_usage(FILE *out)
           "Exit codes: 0 committed (or already committed: replayed), 1 usage, 2 cannot read\n"
           "FILE or the token file, 3 rejected: invalid rows (nothing inserted), 4 the key was\n"
           "used for a different body, 5 authentication (401/403), 6 refused (413, 415, other\n"
-          "4xx), 7 gave up after the retries (service unavailable or connection problems).\n",
+          "4xx), 7 gave up after the retries (service unavailable or connection problems),\n"
+          "8 conflict (409: the key's batch was retracted, a port was removed meanwhile).\n",
           out);
 }
 
@@ -375,13 +377,27 @@ static int load_report_error(long status, const struct dynbuf *reply, int show)
         rc = LOAD_KEY_REUSED;
     else if (status == 422)
         rc = LOAD_REJECTED;
+    else if (status == 409) {
+        rc = LOAD_CONFLICT;
+        if (code && strcmp(code, "batch_retracted") == 0)
+            fprintf(stderr, "rates-load: the batch this key loaded was retracted: its rows are "
+                            "gone; use --new-key to load the file again\n");
+    }
     json_decref(j);
     return rc;
 }
 
-static bool load_retryable_status(long status)
+/* Only what is transient is retried: 503 (overloaded, the database away or read-only), the
+ * gateways' 502/504 (outcome unknown, the same key makes a retry safe) and the one 409 that
+ * passes: the same key still in flight (typically our own earlier attempt). Any other 409
+ * (batch_retracted, port_removed) and 500 would answer the same again. */
+static bool load_retryable_status(long status, const struct dynbuf *reply)
 {
-    return status == 409 || status == 500 || status == 502 || status == 503 || status == 504;
+    if (status == 409)
+        return reply->buf && reply->len &&
+               memmem(reply->buf, reply->len, "\"idempotency_key_in_progress\"",
+                      strlen("\"idempotency_key_in_progress\"")) != NULL;
+    return status == 502 || status == 503 || status == 504;
 }
 
 static bool load_retryable_curl(CURLcode c)
@@ -518,7 +534,7 @@ static int load_run(const struct load_opts *o, FILE *f, uint64_t size, const cha
             rc = load_report_ok(&x.reply);
             break;
         }
-        if (cc == CURLE_OK && !load_retryable_status(status)) {
+        if (cc == CURLE_OK && !load_retryable_status(status, &x.reply)) {
             rc = load_report_error(status, &x.reply, o->show_errors);
             break;
         }

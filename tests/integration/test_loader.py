@@ -1,8 +1,10 @@
 """rates-load, the operators' loader, against the real ratesd and PostgreSQL: the three
 formats, replay by the file's SHA-256, --new-key, --key reuse, 422 errors, auth, progress
 lines, and retries (503 with Retry-After, a broken connection whose commit outcome is
-unknown: the batch lands exactly once)."""
+unknown: the batch lands exactly once; only transient answers are retried: a retracted
+batch's key or a removed port is a final 409, exit 8)."""
 import hashlib
+import json
 import os
 import pty
 import re
@@ -239,6 +241,12 @@ class FlakyProxy:
                               b"Content-Type: application/json\r\nContent-Length: 17\r\n"
                               b"Connection: close\r\n\r\n{\"error\": \"busy\"}")
                     continue
+                if step.startswith("409:"):  # "409:CODE": a 409 with that error code
+                    doc = json.dumps({"error": "conflict", "code": step[4:]}).encode()
+                    c.sendall(b"HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\n"
+                              b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(doc)
+                              + doc)
+                    continue
                 resp = self._forward(fwd)
                 if step == "pass":
                     c.sendall(resp)
@@ -278,3 +286,38 @@ def test_gives_up_after_bounded_retries(env):
         proxy.close()
     assert rc == 7, out + err
     assert "giving up after 3 attempts" in err and len(proxy.keys) == 3
+
+
+def test_retracted_batch_is_final_409(env):
+    pg = env["pg"]
+    p = write(env, "retracted.csv", iu.body(iu.gen_rows(30, seed=81)))
+    rc, out, err = load(env, p, "-q")
+    assert rc == 0, out + err
+    bid, _ = batch_id(out)
+    st, _, _ = env["server"].request("DELETE", f"/batches/{bid}", headers=iu.AUTH)
+    assert st == 200
+    rc, out, err = load(env, p, "-q")
+    assert rc == 8, out + err
+    assert "HTTP 409" in err and "batch_retracted" in err and "retracted" in err
+    assert "retrying" not in err and "committed earlier" not in out
+    assert iu.count(pg, DB, f"batch_id = {bid}") == 0
+    rc, out, err = load(env, p, "-q", "--new-key")  # what the message says to do
+    assert rc == 0, out + err
+    assert batch_id(out)[1] == 30 and "replayed" not in out
+
+
+@pytest.mark.parametrize("plan,want_rc,want_attempts", [
+    (["409:port_removed"] * 3, 8, 1),           # final: never retried
+    (["409:batch_retracted"] * 3, 8, 1),
+    (["409:idempotency_key_in_progress", "pass"], 0, 2),  # transient: retried
+])
+def test_only_transient_409_is_retried(env, plan, want_rc, want_attempts):
+    p = write(env, f"conflict-{len(plan)}-{plan[0][4:]}.csv",
+              iu.body(iu.gen_rows(5, seed=91 + len(plan[0]))))
+    proxy = FlakyProxy(env["server"].port, plan)
+    try:
+        rc, out, err = load(env, p, "-q", "--retries", "2", url=f"http://127.0.0.1:{proxy.port}")
+    finally:
+        proxy.close()
+    assert rc == want_rc, out + err
+    assert len(proxy.keys) == want_attempts, (proxy.keys, err)
