@@ -14,6 +14,8 @@ import subprocess
 import tempfile
 import time
 
+import contract
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RATES_BIN = os.environ.get("RATES_BIN", os.path.join(ROOT, "build", "ratesd"))
 
@@ -249,6 +251,8 @@ def request(method, path, body=None, headers=None, port=3000, timeout=30, host="
         c.request(method, path, body=body, headers=headers or {})
         r = c.getresponse()
         data = r.read()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        hdrs = {k.lower(): v for k, v in r.getheaders()}
+        contract.check(method, path, r.status, hdrs, data)  # api/openapi.json describes it
+        return r.status, hdrs, data
     finally:
         c.close()
