@@ -1,5 +1,7 @@
 /* migrate.c: applies db/migrations in order, each in its own transaction with a lock_timeout,
- * recorded in schema_migrations; an advisory lock makes concurrent runs take turns. */
+ * recorded in schema_migrations; an advisory lock makes concurrent runs take turns. A
+ * no-transaction migration's CREATE INDEX CONCURRENTLY is recorded only once its index is
+ * valid (pg_index.indisvalid): an invalid leftover of a failed build is dropped and rebuilt. */
 #include "migrate.h"
 
 #include <stdbool.h>
@@ -7,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "db.h"
@@ -15,6 +18,7 @@
 #define MIGRATE_LOCK_KEY_STR "72730001"
 #define MIGRATE_LOCK_WAIT_S 120
 #define MIGRATE_RETRIES 5
+#define MIGRATE_NAME_MAX 192 /* a schema-qualified index name in a migration */
 
 int migrate_required_version(void)
 {
@@ -97,6 +101,114 @@ static int migrate_record(PGconn *pg, const struct migration *m, char *err, size
     return rc;
 }
 
+/* The index a CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ... statement builds,
+ * copied into out (as written: unquoted, maybe schema-qualified); false for other statements
+ * (comment lines before the statement are skipped). */
+static bool migrate_cic_name(const char *stmt, char *out, size_t cap)
+{
+    static const char *const words[] = { "CREATE", "UNIQUE", "INDEX", "CONCURRENTLY", "IF",
+                                         "NOT", "EXISTS" };
+    const char *p = stmt;
+    for (;;) { /* skip blanks and "--" comment lines */
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+            p++;
+        if (p[0] != '-' || p[1] != '-')
+            break;
+        p += strcspn(p, "\n");
+    }
+    bool concurrently = false;
+    size_t w = 0;
+    for (int n = 0; n < 16; n++) { /* bounded: at most the seven words, then the name */
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+            p++;
+        size_t len = strcspn(p, " \t\r\n(;");
+        if (len == 0)
+            return false;
+        bool matched = false;
+        for (size_t k = w; k < sizeof words / sizeof words[0]; k++) {
+            if (strlen(words[k]) == len && strncasecmp(p, words[k], len) == 0) {
+                if (k == 0 && w != 0)
+                    break;
+                concurrently |= k == 3;
+                w = k + 1;
+                matched = true;
+                break;
+            }
+        }
+        if (!matched) {
+            /* The name: after CREATE ... INDEX; "ON" means the index has no name. */
+            if (w < 3 || !concurrently || len >= cap || (len == 2 && strncasecmp(p, "ON", 2) == 0))
+                return false;
+            for (size_t i = 0; i < len; i++)
+                if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+                      (p[i] >= '0' && p[i] <= '9') || p[i] == '_' || p[i] == '.'))
+                    return false;
+            memcpy(out, p, len);
+            out[len] = '\0';
+            return true;
+        }
+        if (w == 1 && n != 0)
+            return false;
+        p += len;
+    }
+    return false;
+}
+
+/* Whether the index name is valid: 1 valid, 0 invalid (a failed concurrent build left it),
+ * 2 no such index, -1 error. */
+static int migrate_index_state(PGconn *pg, const char *name, char *err, size_t errcap)
+{
+    const char *params[1] = { name };
+    PGresult *r = PQexecParams(pg,
+                               "SELECT indisvalid FROM pg_catalog.pg_index"
+                               " WHERE indexrelid = pg_catalog.to_regclass($1)",
+                               1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        db_error_copy(NULL, r, err, errcap);
+        PQclear(r);
+        return -1;
+    }
+    int state = PQntuples(r) == 0 ? 2 : strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? 1 : 0;
+    PQclear(r);
+    return state;
+}
+
+static int migrate_drop_index(PGconn *pg, const char *name, char *err, size_t errcap,
+                              char *sqlstate)
+{
+    char sql[128 + MIGRATE_NAME_MAX];
+    snprintf(sql, sizeof sql, "DROP INDEX CONCURRENTLY IF EXISTS %s", name);
+    return migrate_exec(pg, sql, err, errcap, sqlstate);
+}
+
+/* Runs one CREATE INDEX CONCURRENTLY statement so that it ends with a valid index: a build
+ * that failed or timed out leaves an INVALID index that "IF NOT EXISTS" would skip, so an
+ * invalid one is dropped first, and the index is checked after the build. */
+static int migrate_exec_cic(PGconn *pg, const char *stmt, const char *name, char *err,
+                            size_t errcap, char *sqlstate)
+{
+    int state = migrate_index_state(pg, name, err, errcap);
+    if (state < 0)
+        return -1;
+    if (state == 0) {
+        LOG_WARN("migrate: index %s is INVALID (an interrupted concurrent build): rebuilding it",
+                 name);
+        if (migrate_drop_index(pg, name, err, errcap, sqlstate) != 0)
+            return -1;
+    }
+    if (migrate_exec(pg, stmt, err, errcap, sqlstate) != 0)
+        return -1;
+    state = migrate_index_state(pg, name, err, errcap);
+    if (state < 0)
+        return -1;
+    if (state != 1) {
+        snprintf(err, errcap, "index %s is %s after its build", name,
+                 state == 0 ? "INVALID" : "missing");
+        return -1;
+    }
+    return 0;
+}
+
 /* Statements of a no-transaction migration: split at semicolons that end a line. */
 static int migrate_apply_notx(PGconn *pg, const struct migration *m, char *err, size_t errcap,
                               char *sqlstate)
@@ -124,7 +236,10 @@ static int migrate_apply_notx(PGconn *pg, const struct migration *m, char *err, 
                 has_sql = true;
             line = nl ? nl + 1 : NULL;
         }
-        if (has_sql)
+        char index[MIGRATE_NAME_MAX];
+        if (has_sql && migrate_cic_name(p, index, sizeof index))
+            rc = migrate_exec_cic(pg, p, index, err, errcap, sqlstate);
+        else if (has_sql)
             rc = migrate_exec(pg, p, err, errcap, sqlstate);
         p = end ? end + 2 : p + strlen(p);
     }
