@@ -13,3 +13,6 @@ $(BUILD)/obj/api_gen.o: $(BUILD)/gen/api_gen.c src/openapi.h
 .PHONY: api-lint
 api-lint:
 	@sh tools/api/lint.sh
+
+# The tools print --version (version and commit) too.
+$(BUILD)/obj/gen_main.o $(BUILD)/obj/load_main.o: $(BUILD)/gen/version.stamp

@@ -1,6 +1,7 @@
 /* gen_main.c: rates-gen, a deterministic generator of synthetic regions, ports and prices
  * shaped like the dump, streamed to stdout as SQL + COPY text in constant memory. */
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdbool.h>
@@ -358,13 +359,18 @@ static void gen_usage(FILE *f)
           "                 [--routes K | --plan]\n"
           "Writes synthetic regions, ports and prices shaped like the dump to stdout, as SQL\n"
           "with COPY blocks for psql (same seed and size: same bytes).\n"
-          "  --prices N   exactly N price rows (default 56689, the dump's; 1 to 1e9)\n"
-          "  --seed S     seed (default 1)\n"
-          "  --start D    first day (default 2021-01-01)\n"
-          "  --schema     for an empty database: create the tables, load, then add the dump's\n"
-          "               keys (as pg_dump does); default: data only, into the migrated schema\n"
-          "  --routes K   print the first K routes (orig, dest, first day, last day, prices)\n"
-          "  --plan       print the sizes chosen for N prices\n",
+          "  -n, --prices N   exactly N price rows (default 56689, the dump's; 1 to 1e9)\n"
+          "  -s, --seed S     seed (default 1)\n"
+          "  -d, --start D    first day (default 2021-01-01)\n"
+          "      --schema     for an empty database: create the tables, load, then add the\n"
+          "                   dump's keys (as pg_dump does); default: data only, into the\n"
+          "                   migrated schema\n"
+          "      --routes K   print the first K routes (orig, dest, first day, last day, prices)\n"
+          "      --plan       print the sizes chosen for N prices\n"
+          "  -h, --help       this help\n"
+          "  -V, --version    version and commit\n"
+          "Options take their value as --opt=value or --opt value.\n"
+          "Exit status: 0 success, 1 write error, 2 usage error (docs/exit-codes.md).\n",
           f);
 }
 
@@ -381,43 +387,66 @@ static int gen_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ou
     return 0;
 }
 
+enum { GEN_OPT_SCHEMA = 256, GEN_OPT_PLAN, GEN_OPT_ROUTES };
+
+static const struct option gen_options[] = {
+    { "prices", required_argument, NULL, 'n' },
+    { "seed", required_argument, NULL, 's' },
+    { "start", required_argument, NULL, 'd' },
+    { "schema", no_argument, NULL, GEN_OPT_SCHEMA },
+    { "plan", no_argument, NULL, GEN_OPT_PLAN },
+    { "routes", required_argument, NULL, GEN_OPT_ROUTES },
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
+    { NULL, 0, NULL, 0 },
+};
+
 int main(int argc, char **argv)
 {
     uint64_t prices = (uint64_t)GEN_DUMP_PRICES, seed = 1, list = 0;
     int32_t start = date_from_civil(2021, 1, 1);
     bool schema = false, plan_only = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+    int c;
+    while ((c = getopt_long(argc, argv, "n:s:d:hV", gen_options, NULL)) != -1) {
+        int rc = 0;
+        switch (c) {
+        case 'h':
             gen_usage(stdout);
             return 0;
-        } else if (strcmp(a, "--schema") == 0) {
+        case 'V':
+            printf("rates-gen %s (commit %s)\n", RATES_VERSION, RATES_COMMIT);
+            return 0;
+        case GEN_OPT_SCHEMA:
             schema = true;
-        } else if (strcmp(a, "--plan") == 0) {
+            break;
+        case GEN_OPT_PLAN:
             plan_only = true;
-        } else if (strcmp(a, "--prices") == 0) {
-            if (gen_parse_u64(v, GEN_MIN_PRICES, GEN_MAX_PRICES, &prices) != 0)
-                goto bad;
-            i++;
-        } else if (strcmp(a, "--seed") == 0) {
-            if (gen_parse_u64(v, 0, UINT64_MAX, &seed) != 0)
-                goto bad;
-            i++;
-        } else if (strcmp(a, "--routes") == 0) {
-            if (gen_parse_u64(v, 1, 100000000, &list) != 0)
-                goto bad;
-            i++;
-        } else if (strcmp(a, "--start") == 0) {
-            if (!v || date_parse_strict(v, strlen(v), &start) != 0)
-                goto bad;
-            i++;
-        } else {
-            goto bad;
+            break;
+        case 'n':
+            rc = gen_parse_u64(optarg, GEN_MIN_PRICES, GEN_MAX_PRICES, &prices);
+            break;
+        case 's':
+            rc = gen_parse_u64(optarg, 0, UINT64_MAX, &seed);
+            break;
+        case GEN_OPT_ROUTES:
+            rc = gen_parse_u64(optarg, 1, 100000000, &list);
+            break;
+        case 'd':
+            rc = date_parse_strict(optarg, strlen(optarg), &start);
+            break;
+        default: /* getopt_long has printed why */
+            fputs("Try 'rates-gen --help'.\n", stderr);
+            return 2;
         }
-        continue;
-    bad:
-        fprintf(stderr, "rates-gen: bad argument: %s%s%s\n", a, v ? " " : "", v ? v : "");
-        gen_usage(stderr);
+        if (rc != 0) {
+            fprintf(stderr, "rates-gen: bad value for %s: %s\n", argv[optind - 1], optarg);
+            fputs("Try 'rates-gen --help'.\n", stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "rates-gen: unexpected argument: %s\n", argv[optind]);
+        fputs("Try 'rates-gen --help'.\n", stderr);
         return 2;
     }
     struct gen_plan p;
