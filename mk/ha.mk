@@ -1,27 +1,47 @@
-# mk/ha.mk: high availability (issue 7): a replicated PostgreSQL and the drills.
-# docs/high-availability.md explains each one; all run on loopback and stop by themselves.
-.PHONY: ha-up ha-down ha-status ha-failover-drill ha-lb-drill ha-restore-drill ha-alerts-drill ha-drills
-HA_FLAGS ?= --sync
+# mk/ha.mk: high availability (issue 14): Patroni + etcd + HAProxy + pgBackRest on loopback,
+# 2 ratesd behind HAProxy, and the drills. docs/high-availability.md explains each one.
+.PHONY: ha-up ha-down ha-status ha-deps ha-crash-drill ha-switchover-drill ha-etcd-drill \
+	ha-restore-drill ha-partition-drill ha-freeze-drill ha-failover-drill ha-lb-drill \
+	ha-alerts-drill ha-drills
+HA_PY = /usr/bin/python3
+HA_RUN = RATES_BIN=$(abspath $(BUILD)/ratesd) $(HA_PY)
 
-ha-up: $(BUILD)/ratesd
-	@RATES_BIN=$(BUILD)/ratesd sh scripts/ha/cluster.sh up $(HA_FLAGS)
+# Debian's patroni, etcd-server/etcd-client, haproxy, pgbackrest (scripts/packages-test.txt).
+ha-deps:
+	@sh scripts/deps.sh test
+
+ha-up: ha-deps $(BUILD)/ratesd $(BUILD)/rates-gen
+	@$(HA_RUN) scripts/ha/stack.py up
 
 ha-down:
-	@sh scripts/ha/cluster.sh down --purge
+	@$(HA_PY) scripts/ha/stack.py down
 
 ha-status:
-	@sh scripts/ha/cluster.sh status
+	@$(HA_PY) scripts/ha/stack.py status
 
-ha-failover-drill: $(BUILD)/ratesd
-	@RATES_BIN=$(BUILD)/ratesd sh scripts/ha/failover-drill.sh
+# Each drill starts its own stack in a temp dir (or reuses the one of `make ha-up` with
+# HA_DRILL_FLAGS=--reuse), prints a JSON report, and tears down what it started.
+HA_DRILL = $(HA_RUN) scripts/ha/drills.py $(HA_DRILL_FLAGS)
+ha-crash-drill: ha-deps $(BUILD)/ratesd $(BUILD)/rates-gen
+	@$(HA_DRILL) crash
+ha-switchover-drill: ha-deps $(BUILD)/ratesd $(BUILD)/rates-gen $(BUILD)/rates-load
+	@$(HA_DRILL) switchover
+ha-etcd-drill: ha-deps $(BUILD)/ratesd $(BUILD)/rates-gen
+	@$(HA_DRILL) etcd
+ha-restore-drill: ha-deps $(BUILD)/ratesd $(BUILD)/rates-gen
+	@$(HA_DRILL) restore
+ha-partition-drill: ha-deps $(BUILD)/ratesd $(BUILD)/rates-gen
+	@$(HA_DRILL) partition
+ha-freeze-drill: ha-deps $(BUILD)/ratesd $(BUILD)/rates-gen
+	@$(HA_DRILL) freeze
+# The old name: the hard-crash drill is the failover drill now.
+ha-failover-drill: ha-crash-drill
 
-ha-lb-drill: $(BUILD)/ratesd
+ha-lb-drill: ha-deps $(BUILD)/ratesd
 	@RATES_BIN=$(BUILD)/ratesd sh scripts/ha/lb-drill.sh
 
-ha-restore-drill: $(BUILD)/ratesd
-	@RATES_BIN=$(BUILD)/ratesd sh scripts/ha/restore-drill.sh
-
-ha-alerts-drill: $(BUILD)/ratesd
+ha-alerts-drill: ha-deps $(BUILD)/ratesd
 	@RATES_BIN=$(BUILD)/ratesd sh scripts/ha/alerts-drill.sh
 
-ha-drills: ha-failover-drill ha-lb-drill ha-restore-drill
+ha-drills: ha-deps $(BUILD)/ratesd $(BUILD)/rates-gen $(BUILD)/rates-load
+	@$(HA_DRILL) all
