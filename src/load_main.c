@@ -23,8 +23,8 @@
 /* Exit codes (also in --help). */
 enum {
     LOAD_OK = 0,
-    LOAD_USAGE = 1,       /* bad options or arguments */
-    LOAD_LOCAL = 2,       /* the file or the token file cannot be read */
+    LOAD_LOCAL = 1,       /* the file or the token file cannot be read */
+    LOAD_USAGE = 2,       /* bad options or arguments (as ratesd and rates-gen) */
     LOAD_REJECTED = 3,    /* 422: invalid rows; nothing was inserted */
     LOAD_KEY_REUSED = 4,  /* 422 idempotency_key_reused: the key names another body */
     LOAD_AUTH = 5,        /* 401 or 403 */
@@ -104,13 +104,15 @@ static void load_usage(FILE *out)
           "  -q, --quiet           no progress output\n"
           "  -i, --interval SEC    seconds between plain progress lines off a terminal (5)\n"
           "  -h, --help            this help\n"
+          "  -V, --version         version and commit\n"
+          "Options take their value as --opt=value or --opt value.\n"
           "\n"
           "Every retry sends the same key: a batch whose commit outcome is unknown (the\n"
           "connection broke after the body was sent) is then answered as a replay, so it\n"
           "lands exactly once. Re-run the same command after exit 7 for the same reason.\n"
           "\n"
-          "Exit codes: 0 committed (or already committed: replayed), 1 usage, 2 cannot read\n"
-          "FILE or the token file, 3 rejected: invalid rows (nothing inserted), 4 the key was\n"
+          "Exit codes (docs/exit-codes.md): 0 committed (or already committed: replayed),\n"
+          "1 cannot read FILE or the token file, 2 usage, 3 rejected: invalid rows (nothing inserted), 4 the key was\n"
           "used for a different body, 5 authentication (401/403), 6 refused (413, 415, other\n"
           "4xx), 7 gave up after the retries (service unavailable or connection problems),\n"
           "8 conflict (409: the key's batch was retracted, a port was removed meanwhile).\n",
@@ -577,14 +579,15 @@ static int load_parse_opts(int argc, char **argv, struct load_opts *o)
         { "retries", required_argument, NULL, 'r' }, { "timeout", required_argument, NULL, 't' },
         { "errors", required_argument, NULL, 'e' },  { "progress", no_argument, NULL, 'p' },
         { "quiet", no_argument, NULL, 'q' },         { "interval", required_argument, NULL, 'i' },
-        { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
+        { "help", no_argument, NULL, 'h' },          { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
     };
     *o = (struct load_opts){ .retries = 8, .timeout_s = 300, .show_errors = 20, .progress = -1,
                              .interval_s = 5 };
     const char *format = NULL;
     int ch;
     char *end;
-    while ((ch = getopt_long(argc, argv, "f:T:k:nr:t:e:pqi:h", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "f:T:k:nr:t:e:pqi:hV", longs, NULL)) != -1) {
         switch (ch) {
         case 'f':
             format = optarg;
@@ -627,13 +630,16 @@ static int load_parse_opts(int argc, char **argv, struct load_opts *o)
         case 'h':
             load_usage(stdout);
             exit(LOAD_OK);
-        default:
-            load_usage(stderr);
+        case 'V':
+            printf("rates-load %s (commit %s)\n", RATES_VERSION, RATES_COMMIT);
+            exit(LOAD_OK);
+        default: /* getopt_long has said why */
+            fputs("Try 'rates-load --help'.\n", stderr);
             return -1;
         }
     }
     if (argc - optind != 2) {
-        load_usage(stderr);
+        load_err("expected FILE and URL (try --help)");
         return -1;
     }
     o->file = argv[optind];

@@ -150,9 +150,9 @@ def test_auth_and_usage_errors(env):
     rc, out, err = load(env, p, "-q", "--token-file", str(tf), token=None)
     assert rc == 0, err
     rc, out, err = load(env, write(env, "x.txt", b"a"), "-q")
-    assert rc == 1 and "--format" in err
+    assert rc == 2 and "--format" in err  # usage, as in every tool (docs/exit-codes.md)
     rc, out, err = load(env, env["dir"] / "missing.csv", "-q")
-    assert rc == 2
+    assert rc == 1
     rc, out, err = load(env, write(env, "x.txt", b"a,b"), "-q", "--format", "csv")
     assert rc == 3  # accepted as CSV by the flag, then the row is invalid
     rc, out, _ = load(env, p, "--help")
