@@ -19,6 +19,10 @@ LDLIBS  = $(PKG_LIBS) -lpthread -lm
 ifeq ($(SAN),1)
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 override BUILD := $(BUILD)-san
+else ifeq ($(SAN),thread)
+# ThreadSanitizer (make test's concurrency pass; suppressions: tests/tsan.supp).
+SANFLAGS = -fsanitize=thread -fno-omit-frame-pointer
+override BUILD := $(BUILD)-tsan
 endif
 
 SRCS      := $(wildcard src/*.c)
@@ -82,7 +86,7 @@ bench:
 	@sh scripts/bench.sh
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-tsan
 
 # Each area adds its own targets in mk/<area>.mk.
 -include $(sort $(wildcard mk/*.mk))

@@ -2,7 +2,8 @@
 # The one command that runs every test: installs what it needs, builds normally and with
 # AddressSanitizer+UndefinedBehaviorSanitizer, runs the unit tests and the integration tests
 # (a real PostgreSQL cluster made and destroyed by the harness, the real binary over HTTP)
-# with both builds, and ends with one summary line "N passed, N failed".
+# with both builds, the concurrency tests under ThreadSanitizer, and ends with one summary
+# line "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.." || exit 1
 sh scripts/deps.sh test || exit 1
@@ -49,6 +50,23 @@ for variant in build build-san; do
     RATES_BIN="$PWD/$variant/ratesd" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
         -m "$marker" --junitxml="$out/integration-$variant.xml" tests/integration "$@" || fail=1
 done
+
+# ThreadSanitizer over the tests that exercise concurrency (keep-alive, 32 concurrent clients,
+# uploads, shutdown, upgrade). RATES_TSAN=1 makes them skip timing assertions; suppressions for
+# the libraries' own races are in tests/tsan.supp (harness.py passes TSAN_OPTIONS).
+echo "== integration tests under ThreadSanitizer (build-tsan/ratesd)"
+if make -s -j"$jobs" SAN=thread all >/dev/null; then
+    RATES_TSAN=1 RATES_BIN="$PWD/build-tsan/ratesd" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+        -m "not drill" --junitxml="$out/integration-build-tsan.xml" \
+        tests/integration/test_http.py tests/integration/test_ingest.py \
+        tests/integration/test_ingest_failure.py tests/integration/test_ingest_limits.py \
+        tests/integration/test_batches_owner.py tests/integration/test_ops_shutdown.py \
+        tests/integration/test_ops_upgrade.py || fail=1
+else
+    printf '<testsuite><testcase classname="tsan" name="build"><failure message="make SAN=thread failed"/></testcase></testsuite>\n' \
+        >"$out/integration-build-tsan.xml"
+    fail=1
+fi
 
 # Extra test stages (deploy checks, fuzzing...) drop scripts in tests/stages/ (each writes
 # JUnit XML into $RATES_TEST_RESULTS).

@@ -52,7 +52,7 @@ def test_stalled_upload_rolled_back_after_idle_timeout(env):
     up.send(data[:len(data) // 2])
     t0 = time.time()
     assert iu.wait_for(lambda: _ledger(pg, "aborted") == aborted + 1, timeout=10)
-    assert time.time() - t0 < 8
+    assert harness.TSAN or time.time() - t0 < 8
     up.close()
     assert iu.count(pg, DB, "true") == before
     assert iu.wait_for(lambda: pg.psql(IDLE, db=DB) == "0")

