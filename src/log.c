@@ -1,8 +1,9 @@
-/* log.c: leveled logging to stdout, one line per event, JSON or text. */
+/* log.c: leveled logging to stdout, one line per event, JSON or logfmt text (the same keys). */
 #include "log.h"
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -69,23 +70,67 @@ static void log_emit(struct dynbuf *b)
     pthread_mutex_unlock(&log_lock);
 }
 
+/* One key with a string value: ,"key":"..." in JSON; key=value in logfmt, quoted (with \" \\ \n
+ * \r \t escapes) when empty or when it holds a space, '=', '"', a control byte or a backslash. */
+static int log_field_str(struct dynbuf *b, const char *key, const char *v)
+{
+    size_t n = strlen(v);
+    if (log_json) {
+        int rc = dynbuf_printf(b, ",\"%s\":", key);
+        return rc ? rc : dynbuf_add_json_string(b, v, n);
+    }
+    bool quote = n == 0;
+    for (size_t i = 0; !quote && i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        quote = c <= ' ' || c == '=' || c == '"' || c == '\\' || c == 0x7f;
+    }
+    int rc = dynbuf_printf(b, "%s%s=", b->len ? " " : "", key);
+    if (rc || !quote)
+        return rc ? rc : dynbuf_add(b, v, n);
+    rc = dynbuf_adds(b, "\"");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c == '"' || c == '\\')
+            rc = dynbuf_printf(b, "\\%c", c);
+        else if (c == '\n')
+            rc = dynbuf_adds(b, "\\n");
+        else if (c == '\r')
+            rc = dynbuf_adds(b, "\\r");
+        else if (c == '\t')
+            rc = dynbuf_adds(b, "\\t");
+        else if (c < ' ' || c == 0x7f)
+            rc = dynbuf_printf(b, "\\u%04x", c);
+        else
+            rc = dynbuf_add(b, &v[i], 1);
+    }
+    return rc ? rc : dynbuf_adds(b, "\"");
+}
+
+/* One key with a number already formatted (never quoted). */
+static int log_field_num(struct dynbuf *b, const char *key, const char *num)
+{
+    if (log_json)
+        return dynbuf_printf(b, ",\"%s\":%s", key, num);
+    return dynbuf_printf(b, "%s%s=%s", b->len ? " " : "", key, num);
+}
+
+/* ts, level and request_id: the same keys, in the same order, in both formats. */
 static int log_head(struct dynbuf *b, int level, const char *request_id)
 {
     char ts[40];
     log_timestamp(ts, sizeof ts);
-    if (log_json) {
-        int rc = dynbuf_printf(b, "{\"ts\":\"%s\",\"level\":\"%s\"", ts, level_names[level]);
-        if (rc == 0 && request_id) {
-            rc = dynbuf_adds(b, ",\"request_id\":");
-            if (rc == 0)
-                rc = dynbuf_add_json_string(b, request_id, strlen(request_id));
-        }
-        return rc;
-    }
-    int rc = dynbuf_printf(b, "%s %-5s", ts, level_names[level]);
-    if (rc == 0 && request_id)
-        rc = dynbuf_printf(b, " [%s]", request_id);
+    int rc = log_json ? dynbuf_adds(b, "{\"ts\":\"") : dynbuf_adds(b, "ts=");
+    rc |= dynbuf_adds(b, ts);
+    rc |= log_json ? dynbuf_adds(b, "\"") : 0;
+    rc |= log_field_str(b, "level", level_names[level]);
+    if (request_id)
+        rc |= log_field_str(b, "request_id", request_id);
     return rc;
+}
+
+static int log_tail(struct dynbuf *b)
+{
+    return log_json ? dynbuf_adds(b, "}") : 0;
 }
 
 void log_write(int level, const char *request_id, const char *fmt, ...)
@@ -100,15 +145,8 @@ void log_write(int level, const char *request_id, const char *fmt, ...)
     struct dynbuf b;
     dynbuf_init(&b, 8192);
     int rc = log_head(&b, level, request_id);
-    if (rc == 0 && log_json) {
-        rc = dynbuf_adds(&b, ",\"msg\":");
-        if (rc == 0)
-            rc = dynbuf_add_json_string(&b, msg, strlen(msg));
-        if (rc == 0)
-            rc = dynbuf_adds(&b, "}");
-    } else if (rc == 0) {
-        rc = dynbuf_printf(&b, " %s", msg);
-    }
+    rc |= log_field_str(&b, "msg", msg);
+    rc |= log_tail(&b);
     if (rc == 0)
         log_emit(&b);
     dynbuf_free(&b);
@@ -121,32 +159,22 @@ void log_request(const struct log_request_line *l)
         return;
     struct dynbuf b;
     dynbuf_init(&b, 8192);
+    char num[4][32];
+    snprintf(num[0], sizeof num[0], "%d", l->status);
+    snprintf(num[1], sizeof num[1], "%llu", (unsigned long long)l->bytes);
+    snprintf(num[2], sizeof num[2], "%.3f", l->duration_ms);
+    snprintf(num[3], sizeof num[3], "%.3f", l->db_ms);
     int rc = log_head(&b, level, l->request_id);
-    const char *path = l->path ? l->path : "";
-    const char *method = l->method ? l->method : "";
-    if (rc == 0 && log_json) {
-        rc = dynbuf_adds(&b, ",\"msg\":\"request\",\"method\":");
-        if (rc == 0)
-            rc = dynbuf_add_json_string(&b, method, strlen(method));
-        if (rc == 0)
-            rc = dynbuf_adds(&b, ",\"path\":");
-        if (rc == 0)
-            rc = dynbuf_add_json_string(&b, path, strlen(path));
-        if (rc == 0)
-            rc = dynbuf_printf(&b, ",\"status\":%d,\"bytes\":%llu,\"duration_ms\":%.3f,\"db_ms\":%.3f",
-                               l->status, (unsigned long long)l->bytes, l->duration_ms, l->db_ms);
-        if (rc == 0 && l->note) {
-            rc = dynbuf_adds(&b, ",\"error\":");
-            if (rc == 0)
-                rc = dynbuf_add_json_string(&b, l->note, strlen(l->note));
-        }
-        if (rc == 0)
-            rc = dynbuf_adds(&b, "}");
-    } else if (rc == 0) {
-        rc = dynbuf_printf(&b, " %s %s %d %lluB %.3fms db=%.3fms%s%s", method, path, l->status,
-                           (unsigned long long)l->bytes, l->duration_ms, l->db_ms,
-                           l->note ? " error=" : "", l->note ? l->note : "");
-    }
+    rc |= log_field_str(&b, "msg", "request");
+    rc |= log_field_str(&b, "method", l->method ? l->method : "");
+    rc |= log_field_str(&b, "path", l->path ? l->path : "");
+    rc |= log_field_num(&b, "status", num[0]);
+    rc |= log_field_num(&b, "bytes", num[1]);
+    rc |= log_field_num(&b, "duration_ms", num[2]);
+    rc |= log_field_num(&b, "db_ms", num[3]);
+    if (l->note)
+        rc |= log_field_str(&b, "error", l->note);
+    rc |= log_tail(&b);
     if (rc == 0)
         log_emit(&b);
     dynbuf_free(&b);

@@ -1,4 +1,4 @@
-/* log.h: leveled logging, JSON lines when stdout is not a terminal, text when it is. */
+/* log.h: leveled logging, JSON lines when stdout is not a terminal, logfmt text (same keys) when it is. */
 #ifndef RATES_LOG_H
 #define RATES_LOG_H
 

@@ -70,7 +70,7 @@ def test_text_format_on_a_terminal(rates_db):
     line = [l for l in text.splitlines() if "tty-1" in l]
     assert line, text
     assert not line[0].lstrip().startswith("{"), line[0]
-    assert "[tty-1] GET /healthz 200" in line[0], line[0]
+    assert "request_id=tty-1 msg=request method=GET path=/healthz status=200" in line[0], line[0]
     assert proc.returncode == 0
 
 
