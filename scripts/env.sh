@@ -152,6 +152,8 @@ ensure_template() {
                 >>"$ROOT/templates.log" 2>&1 || die "loading synthetic data failed (see $ROOT/templates.log)"
         ;;
     esac
+    RATES_DATABASE_URL=$(db_url "$new") RATES_LOG_FORMAT=text "$BIN" aggregates check \
+        >>"$ROOT/templates.log" 2>&1 || die "ratesd aggregates check failed on $new (see $ROOT/templates.log)"
     psql_admin "VACUUM ANALYZE" "$new"
     psql_admin "COMMENT ON DATABASE $new IS '$fp'"
     psql_admin "ALTER DATABASE $new ALLOW_CONNECTIONS false" # nobody may hold it open

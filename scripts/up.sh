@@ -50,6 +50,7 @@ if [ "$has_prices" = f ]; then
     fi
 fi
 ./build/ratesd migrate
+./build/ratesd aggregates check # the daily aggregate agrees with the raw prices (exit 1 if not)
 
 # Serve in the foreground; Ctrl-C reaches ratesd, which drains and exits, then PG stops.
 trap '' INT TERM
