@@ -77,9 +77,19 @@ PGconn *db_connect_once(const char *url, long connect_timeout_s, const char *app
     const char *dbname = url;
     if (!url || !*url)
         dbname = getenv("PGDATABASE") ? NULL : "rates";
-    /* Our defaults come first: settings in the URL override them. */
-    const char *keys[] = { "connect_timeout", "application_name", "dbname", NULL };
-    const char *vals[] = { timeout, app, dbname, NULL };
+    /* Our defaults come first: settings in the URL override them. Like psql, the name is a
+     * fallback (PGAPPNAME or the URL's application_name win), and the timeout is ours only
+     * when libpq's environment gives none (PGCONNECT_TIMEOUT). */
+    const char *keys[4] = { "fallback_application_name", NULL, NULL, NULL };
+    const char *vals[4] = { app, NULL, NULL, NULL };
+    int k = 1;
+    const char *env_timeout = getenv("PGCONNECT_TIMEOUT");
+    if (!env_timeout || !*env_timeout) {
+        keys[k] = "connect_timeout";
+        vals[k++] = timeout;
+    }
+    keys[k] = "dbname";
+    vals[k] = dbname;
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
     if (!pg) {
         snprintf(err, errcap, "out of memory");
