@@ -3,6 +3,7 @@ shutdown mid-batch, and readers during a large commit: nothing partial is ever v
 the service (and its pooled connections) stay healthy."""
 import json
 import signal
+import subprocess
 import threading
 import time
 
@@ -119,3 +120,61 @@ def test_shutdown_mid_batch_rolls_back(env):
     assert _ledger(pg, "aborted") == aborted + 1
     s.logf.close()
     assert not s.sanitizer_reports()
+
+
+def test_queue_full_abort_is_recorded_with_503(env):
+    """One worker, a queue of one: batch A is COPYING; a session waiting for an exclusive lock
+    on ports (behind A's share lock) makes batch B's first step wait on the one worker, batch C
+    fills the queue, and A's next chunk finds the queue full. A is answered 503 and its ledger
+    record says 503 and why (it used to say http_status 0)."""
+    pg = env["pg"]
+    s = iu.start_server(env["url"], RATES_WORKERS=1, RATES_QUEUE_MAX=1,
+                        RATES_BATCH_STATEMENT_TIMEOUT_MS=60000)
+    blocker, ups = None, []
+    last = int(pg.psql("SELECT coalesce(max(id), 0) FROM batches", db=DB))
+    try:
+        data = iu.body(iu.gen_rows(20000, seed=17))
+        a = iu.RawUpload(s.port, len(data))
+        ups.append(a)
+        a.send(data[:8192])
+        assert iu.wait_for(lambda: pg.psql(IDLE, db=DB) == "1")
+        blocker = subprocess.Popen(
+            ["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres",
+             "-d", DB, "-c", "BEGIN; SET LOCAL lock_timeout = 0;"
+             " LOCK TABLE ports IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(20); COMMIT"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert iu.wait_for(lambda: pg.psql(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+            " WHERE c.relname = 'ports' AND NOT l.granted", db=DB) == "1")
+        small = iu.body(iu.gen_rows(50, seed=18))
+        b = iu.RawUpload(s.port, len(small))
+        ups.append(b)
+        b.send(small[:100])
+        # B's first step runs on the one worker and waits behind the exclusive lock request.
+        assert iu.wait_for(lambda: pg.psql(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+            " WHERE c.relname = 'ports' AND NOT l.granted", db=DB) == "2")
+        c = iu.RawUpload(s.port, len(small))
+        ups.append(c)
+        c.send(small[:100])  # queued: the queue is now full
+        time.sleep(0.5)
+        a.send(data[8192:])
+        st, hd, body = a.response()
+        assert st == 503 and hd.get("retry-after") == "1", body
+        blocker.kill()
+        blocker.wait(10)
+        blocker = None
+        pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                f" WHERE datname = '{DB}' AND application_name = 'psql' AND pid <> pg_backend_pid()",
+                db=DB)
+        rec = iu.wait_for(lambda: pg.psql(
+            "SELECT http_status || ' ' || error FROM batches WHERE status = 'aborted'"
+            f" AND id > {last} ORDER BY id LIMIT 1", db=DB))
+        assert rec == "503 worker queue full", rec
+    finally:
+        if blocker:
+            blocker.kill()
+            blocker.wait(10)
+        for u in ups:
+            u.close()
+        iu.stop_server(s)
