@@ -44,9 +44,9 @@ echo "pg13: root $chroot_root ready in ${t_root}s ($(chroot "$chroot_root" /usr/
 
 # Clusters the harness leaves behind (a killed run) are stopped and removed at the end: the
 # ones that were not there before this run.
-ls -d "$chroot_root"/var/tmp/rates-pg-* 2>/dev/null | sort >"$work/before"
+find "$chroot_root/var/tmp" -maxdepth 1 -name "rates-pg-*" | sort >"$work/before"
 cleanup() {
-    ls -d "$chroot_root"/var/tmp/rates-pg-* 2>/dev/null | sort >"$work/after"
+    find "$chroot_root/var/tmp" -maxdepth 1 -name "rates-pg-*" | sort >"$work/after"
     for d in $(comm -13 "$work/before" "$work/after"); do
         if [ -f "$d/data/postmaster.pid" ]; then
             uid=$(stat -c %u "$d")
