@@ -414,7 +414,7 @@ int main(int argc, char **argv)
             gen_usage(stdout);
             return 0;
         case 'V':
-            printf("rates-gen %s (commit %s)\n", RATES_VERSION, RATES_COMMIT);
+            printf("rates-gen %s (%s)\n", RATES_VERSION, RATES_COMMIT);
             return 0;
         case GEN_OPT_SCHEMA:
             schema = true;

@@ -631,7 +631,7 @@ static int load_parse_opts(int argc, char **argv, struct load_opts *o)
             load_usage(stdout);
             exit(LOAD_OK);
         case 'V':
-            printf("rates-load %s (commit %s)\n", RATES_VERSION, RATES_COMMIT);
+            printf("rates-load %s (%s)\n", RATES_VERSION, RATES_COMMIT);
             exit(LOAD_OK);
         default: /* getopt_long has said why */
             fputs("Try 'rates-load --help'.\n", stderr);
