@@ -40,8 +40,9 @@ UNUSABLE = {"internal", "anyenum", "anyrange", "anycompatiblerange", "anymultira
 
 
 def connect(pg, db, user="postgres"):
+    # Every statement is bounded in time (a hung lock would otherwise hang the test).
     c = psycopg2.connect(host="127.0.0.1", port=pg.port, dbname=db, user=user,
-                         connect_timeout=10)
+                         connect_timeout=10, options="-c statement_timeout=30000")
     c.autocommit = True
     return c
 
