@@ -3,7 +3,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <math.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -16,6 +15,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <yajl/yajl_tree.h>
 
 #include "common.h"
 #include "dynbuf.h"
@@ -323,53 +323,76 @@ static size_t load_on_header(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* The reply as a yajl tree (caller frees with yajl_tree_free), or NULL when it is not JSON. */
+static yajl_val load_json_parse(const struct dynbuf *reply)
+{
+    char *text = strndup(reply->buf ? reply->buf : "", reply->len); /* yajl wants a NUL */
+    yajl_val v = text ? yajl_tree_parse(text, NULL, 0) : NULL;
+    free(text);
+    return v;
+}
+
+/* obj[key] when it has type t, else NULL. */
+static yajl_val load_json_get(yajl_val obj, const char *key, yajl_type t)
+{
+    const char *path[] = { key, NULL };
+    return YAJL_IS_OBJECT(obj) ? yajl_tree_get(obj, path, t) : NULL;
+}
+
+static long long load_json_int(yajl_val obj, const char *key)
+{
+    yajl_val v = load_json_get(obj, key, yajl_t_number);
+    return YAJL_IS_INTEGER(v) ? YAJL_GET_INTEGER(v) : 0;
+}
+
+static const char *load_json_str(yajl_val obj, const char *key)
+{
+    return YAJL_GET_STRING(load_json_get(obj, key, yajl_t_string));
+}
+
 /* Prints a 201's summary; returns LOAD_OK. */
 static int load_report_ok(const struct dynbuf *reply)
 {
-    json_error_t je;
-    json_t *j = json_loadb(reply->buf ? reply->buf : "", reply->len, 0, &je);
-    json_t *id = j ? json_object_get(j, "batch_id") : NULL;
-    if (!json_is_integer(id)) {
+    yajl_val j = load_json_parse(reply);
+    yajl_val id = load_json_get(j, "batch_id", yajl_t_number);
+    if (!YAJL_IS_INTEGER(id)) {
         printf("committed (unreadable reply: %.200s)\n", reply->buf ? reply->buf : "");
-        json_decref(j);
+        yajl_tree_free(j);
         return LOAD_OK;
     }
-    printf("batch %lld: %lld rows, %lld bytes, %.0f ms%s\n", (long long)json_integer_value(id),
-           (long long)json_integer_value(json_object_get(j, "rows")),
-           (long long)json_integer_value(json_object_get(j, "bytes")),
-           json_number_value(json_object_get(j, "duration_ms")),
-           json_is_true(json_object_get(j, "replayed")) ? " (replayed: committed earlier)" : "");
-    json_decref(j);
+    yajl_val ms = load_json_get(j, "duration_ms", yajl_t_number);
+    printf("batch %lld: %lld rows, %lld bytes, %.0f ms%s\n", YAJL_GET_INTEGER(id),
+           load_json_int(j, "rows"), load_json_int(j, "bytes"),
+           YAJL_IS_DOUBLE(ms) ? YAJL_GET_DOUBLE(ms) : 0.0,
+           load_json_get(j, "replayed", yajl_t_true) ? " (replayed: committed earlier)" : "");
+    yajl_tree_free(j);
     return LOAD_OK;
 }
 
 /* Prints a refusal (message, code, first errors); returns the exit code for it. */
 static int load_report_error(long status, const struct dynbuf *reply, int show)
 {
-    json_error_t je;
-    json_t *j = json_loadb(reply->buf ? reply->buf : "", reply->len, 0, &je);
-    const char *msg = j ? json_string_value(json_object_get(j, "error")) : NULL;
-    const char *code = j ? json_string_value(json_object_get(j, "code")) : NULL;
-    json_t *errors = j ? json_object_get(j, "errors") : NULL;
-    json_t *count = j ? json_object_get(j, "error_count") : NULL;
+    yajl_val j = load_json_parse(reply);
+    const char *msg = load_json_str(j, "error");
+    const char *code = load_json_str(j, "code");
+    yajl_val errors = load_json_get(j, "errors", yajl_t_array);
+    yajl_val count = load_json_get(j, "error_count", yajl_t_number);
     fprintf(stderr, "rates-load: HTTP %ld: %s%s%s%s\n", status,
             msg ? msg : (reply->buf && reply->len ? reply->buf : "(no message)"),
             code ? " [" : "", code ? code : "", code ? "]" : "");
-    if (json_is_integer(count))
+    if (YAJL_IS_INTEGER(count))
         fprintf(stderr, "rates-load: %lld invalid rows or fields; nothing was inserted\n",
-                (long long)json_integer_value(count));
-    size_t i;
-    json_t *e;
-    json_array_foreach(errors, i, e) {
+                YAJL_GET_INTEGER(count));
+    size_t nerr = errors ? errors->u.array.len : 0;
+    for (size_t i = 0; i < nerr; i++) {
         if ((int)i >= show) {
-            fprintf(stderr, "  ... (%zu more listed by the server)\n",
-                    json_array_size(errors) - i);
+            fprintf(stderr, "  ... (%zu more listed by the server)\n", nerr - i);
             break;
         }
-        const char *field = json_string_value(json_object_get(e, "field"));
-        const char *message = json_string_value(json_object_get(e, "message"));
-        fprintf(stderr, "  line %lld: %s: %s\n",
-                (long long)json_integer_value(json_object_get(e, "line")), field ? field : "?",
+        yajl_val e = errors->u.array.values[i];
+        const char *field = load_json_str(e, "field");
+        const char *message = load_json_str(e, "message");
+        fprintf(stderr, "  line %lld: %s: %s\n", load_json_int(e, "line"), field ? field : "?",
                 message ? message : "?");
     }
     int rc = LOAD_REFUSED;
@@ -385,7 +408,7 @@ static int load_report_error(long status, const struct dynbuf *reply, int show)
             fprintf(stderr, "rates-load: the batch this key loaded was retracted: its rows are "
                             "gone; use --new-key to load the file again\n");
     }
-    json_decref(j);
+    yajl_tree_free(j); /* code pointed into it */
     return rc;
 }
 
