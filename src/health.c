@@ -16,18 +16,54 @@
 #include "metrics.h"
 #include "migrate.h"
 
+/* The write side: the database URL reachable, the schema read, and not in recovery (a
+ * replica or a node being demoted behind the write endpoint cannot take writes). */
 static atomic_bool db_ok;
 static atomic_bool db_checked; /* the first failure is logged too, not only a change */
 static atomic_int schema_version = -1;
+/* The read side: the read URL (or the database URL when there is none) answers. */
+static atomic_bool read_ok;
+static atomic_bool read_checked;
+static atomic_int read_schema_version = -1;
 static atomic_bool stopping;
 static pthread_t monitor;
 static bool monitor_started;
 static char *monitor_url;
+static char *monitor_read_url; /* owned; NULL: reads use monitor_url */
 static long monitor_connect_timeout_s, monitor_interval_ms;
 static pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t stop_cond = PTHREAD_COND_INITIALIZER;
 
-static void health_check_once(PGconn **pg)
+/* One side's state, so that both checks share one function. */
+struct health_side {
+    const char *what;    /* "database" or "read database", for the log */
+    atomic_bool *ok;
+    atomic_bool *checked;
+    atomic_int *version;
+    bool need_writable;
+};
+
+static void health_side_fail(const struct health_side *side, const char *why, const char *err)
+{
+    if (atomic_exchange(side->ok, false) | !atomic_exchange(side->checked, true))
+        LOG_WARN("readiness: %s %s: %s", side->what, why, err);
+}
+
+/* Returns 1 when the node takes writes, 0 when it is in recovery, -1 on error (err set). */
+static int health_writable(PGconn *pg, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(pg, "SELECT pg_is_in_recovery()");
+    int rc = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        rc = strcmp(PQgetvalue(r, 0, 0), "f") == 0;
+    else
+        snprintf(err, errlen, "%s", PQerrorMessage(pg));
+    PQclear(r);
+    return rc;
+}
+
+/* Returns true when the database answered (even if it is not writable). */
+static bool health_check_side(PGconn **pg, const char *url, const struct health_side *side)
 {
     char err[512];
     if (*pg && PQstatus(*pg) != CONNECTION_OK) {
@@ -35,33 +71,66 @@ static void health_check_once(PGconn **pg)
         *pg = NULL;
     }
     if (!*pg) {
-        *pg = db_connect_once(monitor_url, monitor_connect_timeout_s, "ratesd-health", err,
-                              sizeof err);
+        *pg = db_connect_once(url, monitor_connect_timeout_s, "ratesd-health", err, sizeof err);
         if (!*pg) {
-            if (atomic_exchange(&db_ok, false) | !atomic_exchange(&db_checked, true))
-                LOG_WARN("readiness: database unreachable: %s", err);
-            return;
+            health_side_fail(side, "unreachable", err);
+            return false;
         }
     }
     int v = migrate_current_version(*pg, err, sizeof err);
-    if (v < 0) {
-        if (atomic_exchange(&db_ok, false) | !atomic_exchange(&db_checked, true))
-            LOG_WARN("readiness: database check failed: %s", err);
+    if (v < 0 && PQstatus(*pg) != CONNECTION_OK) {
+        /* A kept connection that was cut (a balancer moved its backend) is not an outage:
+         * one new connection decides. */
+        PQfinish(*pg);
+        *pg = db_connect_once(url, monitor_connect_timeout_s, "ratesd-health", err, sizeof err);
+        if (!*pg) {
+            health_side_fail(side, "unreachable", err);
+            return false;
+        }
+        v = migrate_current_version(*pg, err, sizeof err);
+    }
+    int w = v < 0 || !side->need_writable ? 1 : health_writable(*pg, err, sizeof err);
+    if (v < 0 || w < 0) {
+        health_side_fail(side, "check failed", err);
         PQfinish(*pg);
         *pg = NULL;
-        return;
+        return false;
     }
-    atomic_store(&schema_version, v);
-    atomic_store(&db_checked, true);
-    if (!atomic_exchange(&db_ok, true))
-        LOG_INFO("readiness: database reachable, schema version %d", v);
+    atomic_store(side->version, v);
+    if (w == 0) {
+        health_side_fail(side, "not writable", "in recovery (a replica, or being demoted)");
+        PQfinish(*pg); /* reconnect: the endpoint may lead to the new primary next time */
+        *pg = NULL;
+        return true;
+    }
+    atomic_store(side->checked, true);
+    if (!atomic_exchange(side->ok, true))
+        LOG_INFO("readiness: %s reachable, schema version %d", side->what, v);
+    return true;
+}
+
+static void health_check_once(PGconn **pg, PGconn **rpg)
+{
+    static const struct health_side wside = { "database", &db_ok, &db_checked, &schema_version,
+                                              true };
+    static const struct health_side rside = { "read database", &read_ok, &read_checked,
+                                              &read_schema_version, false };
+    bool answered = health_check_side(pg, monitor_url, &wside);
+    if (monitor_read_url) {
+        (void)health_check_side(rpg, monitor_read_url, &rside);
+    } else {
+        /* One database: reads work whenever it answers, writable or not. */
+        atomic_store(&read_ok, answered);
+        atomic_store(&read_schema_version, atomic_load(&schema_version));
+    }
 }
 
 static void *health_main(void *arg)
 {
-    PGconn *pg = NULL;
+    (void)arg;
+    PGconn *pg = NULL, *rpg = NULL;
     while (!atomic_load(&stopping)) {
-        health_check_once(&pg);
+        health_check_once(&pg, &rpg);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += (monitor_interval_ms % 1000) * 1000000L;
@@ -74,12 +143,20 @@ static void *health_main(void *arg)
     }
     if (pg)
         PQfinish(pg);
+    if (rpg)
+        PQfinish(rpg);
     return NULL;
 }
 
 int health_start(const char *url, long connect_timeout_s, long interval_ms)
 {
     monitor_url = strdup(url ? url : "");
+    const char *ru = APP.cfg.database_read_url;
+    if (ru && *ru && (!url || strcmp(ru, url) != 0)) {
+        monitor_read_url = strdup(ru);
+        if (!monitor_read_url)
+            return -1;
+    }
     monitor_connect_timeout_s = connect_timeout_s;
     monitor_interval_ms = interval_ms;
     if (!monitor_url || pthread_create(&monitor, NULL, health_main, NULL) != 0)
@@ -100,6 +177,8 @@ void health_stop(void)
     monitor_started = false;
     free(monitor_url);
     monitor_url = NULL;
+    free(monitor_read_url);
+    monitor_read_url = NULL;
 }
 
 void health_root(struct http_req *req)
@@ -114,24 +193,40 @@ void health_healthz(struct http_req *req)
     http_respond(req, 200, "application/json", body, sizeof body - 1);
 }
 
+/* GET /readyz: 200 when this instance can do everything (writes included), else 503.
+ * GET /readyz?scope=read: 200 while it can serve reads, even when no primary takes writes
+ * (a failover); the balancer's check, so that reads keep flowing while POST /batches answers
+ * 503 with Retry-After. The body says which side is degraded. scope=write is the default. */
 void health_readyz(struct http_req *req)
 {
+    bool scope_read = req->query && strstr(req->query, "scope=read") != NULL;
     bool draining = http_server_draining(APP.srv);
     bool dbok = atomic_load(&db_ok);
+    bool rdok = atomic_load(&read_ok);
     int have = atomic_load(&schema_version);
+    int rhave = atomic_load(&read_schema_version);
     int need = migrate_required_version();
-    bool schema_ok = dbok && have >= need;
-    bool ready = !draining && dbok && schema_ok;
-    char body[512];
+    bool schema_ok = dbok ? have >= need : rhave >= need;
+    bool writes = !draining && dbok && have >= need;
+    bool reads = !draining && rdok && rhave >= need;
+    bool ready = scope_read ? reads : writes;
+    const char *status = writes ? "ready" : reads ? "degraded" : "not ready";
+    char body[640];
     int n = snprintf(body, sizeof body,
-                     "{\"status\": \"%s\", \"checks\": {\"draining\": %s, \"database\": \"%s\", "
+                     "{\"status\": \"%s\", \"scope\": \"%s\", \"checks\": {\"draining\": %s, "
+                     "\"database\": \"%s\", \"writes\": \"%s\", \"reads\": \"%s\", "
                      "\"schema\": {\"ok\": %s, \"have\": %d, \"need\": %d}}}",
-                     ready ? "ready" : "not ready", draining ? "true" : "false",
-                     dbok ? "ok" : "unreachable", schema_ok ? "true" : "false", have, need);
+                     status, scope_read ? "read" : "write", draining ? "true" : "false",
+                     dbok ? "ok" : "unreachable", writes ? "ok" : "unavailable",
+                     reads ? "ok" : "unavailable", schema_ok ? "true" : "false",
+                     dbok ? have : rhave, need);
     http_respond(req, ready ? 200 : 503, "application/json", body, (size_t)n);
     if (!ready)
-        snprintf(req->note, sizeof req->note, "not ready:%s%s%s", draining ? " draining" : "",
-                 dbok ? "" : " database unreachable", dbok && !schema_ok ? " schema behind" : "");
+        snprintf(req->note, sizeof req->note, "not ready:%s%s%s%s", draining ? " draining" : "",
+                 dbok ? "" : " database unreachable", rdok ? "" : " reads unavailable",
+                 !schema_ok ? " schema behind" : "");
+    else if (!writes)
+        snprintf(req->note, sizeof req->note, "degraded: writes unavailable");
 }
 
 void health_metrics(struct http_req *req)

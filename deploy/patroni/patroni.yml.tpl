@@ -57,7 +57,7 @@ bootstrap:
         max_replication_slots: 10
         wal_keep_size: 256MB
         archive_mode: 'on'
-        archive_timeout: 5
+        archive_timeout: 60
         shared_buffers: 64MB
         log_line_prefix: '%m [%p] '
   initdb:
@@ -85,8 +85,9 @@ postgresql:
     unix_socket_directories: '${node_dir}'
     # pgBackRest is the WAL archive; each node names its own data directory.
     archive_command: 'pgbackrest --config=${backrest_conf} --stanza=rates --pg1-path=${data_dir} archive-push "%p"'
-  recovery_conf:
-    restore_command: 'pgbackrest --config=${backrest_conf} --stanza=rates --pg1-path=${data_dir} archive-get %f "%p"'
+  # No restore_command on the replicas: a replica that fetched the dead leader's last archived
+  # segment (padded by a WAL switch the new leader never had) diverges and needs a pg_rewind,
+  # a restart that cuts its readers. Replicas stream only (slots keep what they need).
   # A new replica clones the leader at once (a spread checkpoint would take minutes).
   basebackup:
     - checkpoint: fast

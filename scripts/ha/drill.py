@@ -125,6 +125,8 @@ def reader(port, kind, stop, events):
             ok, detail = st == 200, st
         except (OSError, harness.http.client.HTTPException) as e:
             ok, detail = False, type(e).__name__
+        except harness.contract.ContractError as e:  # an answer the API document forbids
+            ok, detail = False, f"contract: {e}"[:160]
         events.add(kind, t0, time.monotonic(), ok, detail)
         time.sleep(0.005 if ok else 0.02)
 
@@ -153,6 +155,8 @@ def send_until_acked(port, key, body, events, deadline, rec):
             detail = st
         except (OSError, harness.http.client.HTTPException) as e:
             st, data, detail = None, b"", type(e).__name__
+        except harness.contract.ContractError as e:  # e.g. a 503 without Retry-After
+            st, data, detail = None, b"", f"contract: {e}"[:160]
         ok = st in (200, 201)
         events.add("batch", t0, time.monotonic(), ok, detail)
         if ok:
