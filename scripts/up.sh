@@ -41,13 +41,36 @@ if [ "$has_prices" = t ] && [ -n "$own_pg" ] && [ -f "$dump" ] &&
     psql -X -q -d "$admin_url" -c "DROP DATABASE rates" -c "CREATE DATABASE rates"
     has_prices=f
 fi
+# The synthetic sample (below) is replaced by the dump as soon as one is given.
+sample_mark="rates sample: synthetic data made by rates-gen, not the dump"
+is_sample() {
+    [ "$(psql -X -At -d "$RATES_DATABASE_URL" -c "SELECT coalesce(obj_description(to_regclass('public.prices'), 'pg_class'), '') = '$sample_mark'")" = t ]
+}
+if [ "$has_prices" = t ] && [ -n "$own_pg" ] && [ -f "$dump" ] && is_sample; then
+    echo "rates: replacing the synthetic sample with the dump $dump"
+    psql -X -q -d "$admin_url" -c "DROP DATABASE rates" -c "CREATE DATABASE rates"
+    has_prices=f
+fi
 if [ "$has_prices" = f ]; then
     if [ -f "$dump" ]; then
         echo "rates: loading $dump"
         psql -X -q -v ON_ERROR_STOP=1 -d "$RATES_DATABASE_URL" -f "$dump" >/dev/null
+    elif [ -n "$own_pg" ]; then
+        # Only make up's own cluster gets the sample, never a database given from outside.
+        echo "rates: no dump at $dump (set RATES_DUMP): loading a SYNTHETIC SAMPLE (rates-gen --seed 1)"
+        ./build/rates-gen --schema --seed 1 |
+            psql -X -q -v ON_ERROR_STOP=1 -d "$RATES_DATABASE_URL" >/dev/null
+        psql -X -q -d "$RATES_DATABASE_URL" -c "COMMENT ON TABLE public.prices IS '$sample_mark'"
     else
         echo "rates: no dump at $dump (set RATES_DUMP): starting on the empty schema"
     fi
+fi
+if [ -n "$own_pg" ] && is_sample; then
+    echo "rates: ************************************************************************"
+    echo "rates: SYNTHETIC SAMPLE DATA: no dump was loaded (/readyz says \"data\": \"sample\")."
+    echo "rates: try: curl 'http://127.0.0.1:3000/rates?date_from=2021-01-01&date_to=2021-01-31&orig_code=CN000&dest_code=EE003'"
+    echo "rates: give the dump with RATES_DUMP=/path/to/rates.sql make up to replace it."
+    echo "rates: ************************************************************************"
 fi
 ./build/ratesd migrate
 ./build/ratesd aggregates check # the daily aggregate agrees with the raw prices (exit 1 if not)
