@@ -17,8 +17,8 @@
 --     right: the ingest staging table), USAGE on public and its table rights (0005).
 -- The functions that are not SECURITY DEFINER (0006) run as their caller, which may be a
 -- superuser at a psql prompt with public first on its search_path: they get the same pinned
--- path and qualified calls. Every statement is idempotent (re-running this file changes
--- nothing). Later migrations that add SECURITY DEFINER functions do the same: SET
+-- path and qualified calls. Every statement is idempotent (running this file again changes
+-- no role, owner or right; it is not meant to be replayed after later migrations). Later migrations that add SECURITY DEFINER functions do the same: SET
 -- search_path = pg_catalog, pg_temp, qualified names, ALTER FUNCTION ... OWNER TO
 -- rates_owner, and GRANT rates_owner only what those functions read or lock.
 -- docs/security.md has the whole picture and the statements for a DBA.
@@ -175,12 +175,16 @@ $$;
 -- temporary tables. REVOKE needs the owner of the schema (or database): otherwise say so.
 DO $$
 BEGIN
-    REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rates_app') THEN
-        REVOKE CREATE ON SCHEMA public FROM rates_app;
-        EXECUTE pg_catalog.format('REVOKE CREATE ON DATABASE %I FROM rates_app',
-                                  pg_catalog.current_database());
-    END IF;
+    BEGIN
+        REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rates_app') THEN
+            REVOKE CREATE ON SCHEMA public FROM rates_app;
+            EXECUTE pg_catalog.format('REVOKE CREATE ON DATABASE %I FROM rates_app',
+                                      pg_catalog.current_database());
+        END IF;
+    EXCEPTION WHEN insufficient_privilege THEN
+        NULL;   -- a role without any right on the schema: the check below says what to do
+    END;
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n,
                     LATERAL pg_catalog.aclexplode(n.nspacl) a
                 WHERE n.nspname = 'public' AND a.grantee = 0 AND a.privilege_type = 'CREATE') THEN
