@@ -18,7 +18,8 @@
 -- The functions that are not SECURITY DEFINER (0006) run as their caller, which may be a
 -- superuser at a psql prompt with public first on its search_path: they get the same pinned
 -- path and qualified calls. Every statement is idempotent (running this file again changes
--- no role, owner or right; it is not meant to be replayed after later migrations). Later migrations that add SECURITY DEFINER functions do the same: SET
+-- no role, owner or right; it is not meant to be replayed after later migrations). Later
+-- migrations that add SECURITY DEFINER functions do the same: SET
 -- search_path = pg_catalog, pg_temp, qualified names, ALTER FUNCTION ... OWNER TO
 -- rates_owner, and GRANT rates_owner only what those functions read or lock.
 -- docs/security.md has the whole picture and the statements for a DBA.
