@@ -31,14 +31,14 @@ CREATE TABLE IF NOT EXISTS public.rates_nodes (
 );
 
 -- fillfactor 70: the region-pair rows that every batch updates keep their new versions on
--- the same page (n and total are not indexed, so the updates are HOT).
-CREATE TABLE IF NOT EXISTS public.rates_daily (
+-- the same page (n and total are not indexed, so the updates are HOT). The primary key is
+-- added after the backfill below (an index built by one sort, not row by row).
+CREATE TABLE public.rates_daily (
     orig_node text NOT NULL,
     dest_node text NOT NULL,
     day date NOT NULL,
     n bigint NOT NULL,
-    total bigint NOT NULL,
-    CONSTRAINT rates_daily_pkey PRIMARY KEY (orig_node, dest_node, day)
+    total bigint NOT NULL
 ) WITH (fillfactor = 70);
 
 DO $$
@@ -331,10 +331,21 @@ $$;
 -- lock and SHARE on prices (writers wait for this transaction; readers do not) make the
 -- backfill and the triggers start from the same rows.
 LOCK TABLE public.prices IN SHARE MODE;
+SET LOCAL work_mem = '128MB';
+SET LOCAL maintenance_work_mem = '256MB';
 SELECT pg_catalog.pg_advisory_xact_lock(72730015);
 INSERT INTO public.rates_nodes (code, node)
 SELECT w.code, w.node FROM public.rates_nodes_wanted() w ON CONFLICT DO NOTHING;
-SELECT public.rates_daily_add_prices(NULL, 1) WHERE NOT EXISTS (SELECT 1 FROM public.rates_daily);
+INSERT INTO public.rates_daily (orig_node, dest_node, day, n, total)
+SELECT mo.node, md.node, r.day, pg_catalog.sum(r.n)::bigint, pg_catalog.sum(r.s)::bigint
+  FROM (SELECT p.orig_code, p.dest_code, p.day, pg_catalog.count(*) AS n,
+               pg_catalog.sum(p.price) AS s
+          FROM public.prices p GROUP BY p.orig_code, p.dest_code, p.day) r
+  JOIN public.rates_nodes mo ON mo.code = r.orig_code
+  JOIN public.rates_nodes md ON md.code = r.dest_code
+ GROUP BY mo.node, md.node, r.day;
+ALTER TABLE public.rates_daily
+    ADD CONSTRAINT rates_daily_pkey PRIMARY KEY (orig_node, dest_node, day);
 
 DROP TRIGGER IF EXISTS prices_daily_insert ON public.prices;
 CREATE TRIGGER prices_daily_insert AFTER INSERT ON public.prices
