@@ -21,11 +21,11 @@ push: image
 	$(DOCKER) push $(REGISTRY)/$(IMAGE):$(VERSION)
 	$(DOCKER) push $(REGISTRY)/$(IMAGE):$(COMMIT)
 
-# The Debian package: ratesd (migrations compiled in), rates-load when the tree builds it,
-# systemd socket + service, /etc/rates/ratesd.conf and /etc/default/ratesd, a system user.
-deb: $(BUILD)/ratesd
-	@if $(MAKE) -n $(BUILD)/rates-load >/dev/null 2>&1; then $(MAKE) --no-print-directory $(BUILD)/rates-load; fi
-	@sh deploy/debian/build-deb.sh $(BUILD) $(DEB_OUT) $(VERSION) $(COMMIT)
+# The Debian package, built the Debian way from debian/ (debhelper, dh_installsystemd for the
+# units of deploy/systemd/, the rates user, conffiles, man pages) by dpkg-buildpackage on a
+# copy of the tree (tools/build-deb.sh); lintian and an install/purge run check it in CI.
+deb:
+	@sh tools/build-deb.sh $(DEB_OUT)
 
 # Every deployment check that this machine can run (tests/stages/deploy.sh).
 deploy-check:

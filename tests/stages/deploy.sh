@@ -124,7 +124,7 @@ install_tools() {
 # ---------------------------------------------------------------- static checks
 c_shellcheck() {
     need shellcheck || return 77
-    files=$(find deploy -name '*.sh' -type f; echo tests/stages/deploy.sh deploy/debian/postinst deploy/debian/prerm deploy/debian/postrm)
+    files=$(find deploy -name '*.sh' -type f; echo tests/stages/deploy.sh debian/rates.postinst debian/rates.postrm)
     # shellcheck disable=SC2086
     shellcheck -x $files
 }
@@ -152,7 +152,7 @@ c_alertmanager_config() {
 }
 c_systemd_verify() {
     need systemd-analyze || return 77
-    "$PYTHON" deploy/ci/systemd_verify.py "$root/build-deploy/ratesd" deploy/systemd deploy/debian/systemd
+    "$PYTHON" deploy/ci/systemd_verify.py "$root/build-deploy/ratesd" deploy/systemd
 }
 c_compose_config() {
     need docker-compose || return 77
@@ -180,6 +180,21 @@ c_deb_build() {
         return 1
     fi
     "$PYTHON" deploy/ci/check_deb.py "$deb"
+}
+c_deb_lintian() { # every finding fails (overrides, if any, live in debian/ with their reason)
+    need lintian || return 77
+    deb=$(ls "$work"/deb/rates_*.deb 2>/dev/null) || { echo "no .deb was built"; return 1; }
+    lintian --fail-on error,warning --pedantic --info "$deb"
+}
+c_deb_install_purge() {
+    need podman debootstrap || return 77
+    [ -s "$work/deb/rates_${VERSION}_amd64.deb" ] || { echo "no .deb was built"; return 1; }
+    sh deploy/debian/install_purge.sh "$work/podman-deb" "$work/deb/rates_${VERSION}_amd64.deb"
+    rc=$?
+    reason=$(tail -1 "$work/podman-deb/skip" 2>/dev/null)
+    sh deploy/debian/install_purge.sh --cleanup "$work/podman-deb" >/dev/null 2>&1
+    [ "$rc" = 77 ] && { skip "$reason"; return 77; }
+    return $rc
 }
 
 # ---------------------------------------------------------------- kubernetes
@@ -407,6 +422,8 @@ if has_part static; then
     run_case compose-config c_compose_config
 fi
 has_part deb && run_case deb-build c_deb_build
+has_part deb && run_case deb-lintian c_deb_lintian
+has_part podman && has_part deb && run_case deb-install-purge c_deb_install_purge
 if has_part k8s; then
     run_case k8s-kustomize-render c_k8s_render
     run_case k8s-schema-validate c_k8s_schema
