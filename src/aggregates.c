@@ -13,6 +13,8 @@
 #include "db.h"
 
 #define AGGREGATES_PRINT_MAX 100 /* differences printed; the count is always exact */
+/* Both grouping every price by (node pair, day): with the default 4 MB they sort on disk. */
+#define AGGREGATES_WORK_MEM "SET work_mem = '256MB'"
 
 enum aggregates_action aggregates_parse(const char *word)
 {
@@ -80,7 +82,13 @@ int aggregates_run(enum aggregates_action action, const char *url, long connect_
         return 2;
     }
     int rc = 0;
-    if (action == AGGREGATES_REBUILD)
+    PGresult *r = PQexec(pg, AGGREGATES_WORK_MEM);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        fprintf(stderr, "ratesd aggregates: %s", PQresultErrorMessage(r));
+        rc = 2;
+    }
+    PQclear(r);
+    if (rc == 0 && action == AGGREGATES_REBUILD)
         rc = aggregates_rebuild(pg, out);
     if (rc == 0)
         rc = aggregates_check(pg, out);
