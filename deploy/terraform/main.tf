@@ -1,8 +1,11 @@
-# Root configuration: one environment per workspace/var file.
-#   terraform init
-#   terraform apply -var-file=envs/staging.tfvars -var db_password=...
+# Root configuration: one environment per backend and var file (envs/ENV.s3.tfbackend and
+# envs/ENV.tfvars); the state of each lives in its own encrypted, locked S3 object.
+#   terraform init -backend-config=envs/staging.s3.tfbackend
+#   TF_VAR_db_password=... terraform apply -var-file=envs/staging.tfvars
 terraform {
   required_version = ">= 1.5"
+  # Partial configuration: bucket, key, region and lock table come from envs/ENV.s3.tfbackend.
+  backend "s3" {}
   required_providers {
     aws = {
       source  = "hashicorp/aws"

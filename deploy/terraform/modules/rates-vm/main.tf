@@ -3,9 +3,10 @@
 locals {
   tags = merge({ "app" = "rates", "Name" = var.name }, var.tags)
   user_data = var.mode == "deb" ? templatefile("${path.module}/templates/cloud-init-deb.yaml.tpl", {
-    deb_url     = var.deb_url
-    db_password = var.db_password
-    app_port    = var.app_port
+    deb_url       = var.deb_url
+    db_secret_arn = aws_secretsmanager_secret.db_password.arn
+    region        = data.aws_region.current.name
+    app_port      = var.app_port
     }) : templatefile("${path.module}/templates/cloud-init-compose.yaml.tpl", {
     bundle_url = var.bundle_url
     app_port   = var.app_port
@@ -102,6 +103,7 @@ resource "aws_instance" "rates" {
   subnet_id              = aws_subnet.public[count.index % length(aws_subnet.public)].id
   vpc_security_group_ids = [aws_security_group.rates.id]
   key_name               = var.ssh_key_name
+  iam_instance_profile   = aws_iam_instance_profile.rates.name
   user_data              = local.user_data
   # A changed user-data (new .deb URL) replaces the VM: immutable hosts.
   user_data_replace_on_change = true
@@ -114,4 +116,6 @@ resource "aws_instance" "rates" {
     encrypted   = true
   }
   tags = merge(local.tags, { "Name" = "${var.name}-${count.index + 1}" })
+  # The password must be readable before the first boot fetches it.
+  depends_on = [aws_secretsmanager_secret_version.db_password, aws_iam_role_policy.read_db_password]
 }
