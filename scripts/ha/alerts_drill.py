@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """scripts/ha/alerts_drill.py: the alert rules fire during the drills (issue 7).
 
-Runs on loopback: a primary and a standby (cluster.sh), ratesd, one postgres exporter per node
+Runs on loopback: the Patroni stack (scripts/ha/stack.py) with its ratesd, one postgres exporter per node
 (Debian prometheus-postgres-exporter), Prometheus and Alertmanager (Debian packages) with the
 deploy engineer's deploy/monitoring/alerts.yml and alertmanager.yml, and a tiny webhook
-receiver (http.server). Then: replay paused on the standby (replication lag grows) and the
-primary killed with kill -9. Waits until Alertmanager has delivered RatesReplicationLag and
+receiver (http.server). Then: replay paused on a replica (replication lag grows) and the
+leader's Patroni and postmaster killed with kill -9 (not restarted: its exporter reports it down). Waits until Alertmanager has delivered RatesReplicationLag and
 RatesDatabaseDown to the webhook; prints a JSON report.
 
 The rule expressions are used as written; only `for:` durations of 2m or more are shortened
@@ -25,6 +25,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import drill  # noqa: E402
+import drills  # noqa: E402
 
 harness = drill.harness
 MON = os.path.join(drill.ROOT, "deploy", "monitoring")
@@ -70,11 +71,15 @@ def alerts_drill(timeout_s=int(os.environ.get("RATES_ALERTS_TIMEOUT_S", "150")))
     work = tempfile.mkdtemp(prefix="rates-alerts-")
     report = {"drill": "alerts"}
     procs, srv = [], None
-    cluster = drill.HaCluster(os.path.join(work, "pg"), sync=False)
+    os.chmod(work, 0o755)
+    st = drills.up_stack(os.path.join(work, "ha"))
+    lead = st.leader()
+    # The asynchronous replica: synchronous mode never promotes it, so its lag stays visible.
+    rep = [m["name"] for m in st.cluster()["members"] if m.get("role") == "replica"][0]
     hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
     try:
-        srv = drill.start_ratesd(cluster.url)
+        srv_port = st.ports["r1"]
         p = {k: harness.free_port() for k in ("prom", "am", "exp1", "exp2")}
         # Copies of the deploy engineer's files, pointed at loopback.
         with open(os.path.join(MON, "alerts.yml")) as f:
@@ -98,7 +103,7 @@ alerting:
     - static_configs: [{{targets: ["127.0.0.1:{p['am']}"]}}]
 scrape_configs:
   - job_name: rates
-    static_configs: [{{targets: ["127.0.0.1:{srv.port}"]}}]
+    static_configs: [{{targets: ["127.0.0.1:{srv_port}"]}}]
   - job_name: postgres
     static_configs: [{{targets: ["127.0.0.1:{p['exp1']}", "127.0.0.1:{p['exp2']}"]}}]
 """)
@@ -116,9 +121,8 @@ scrape_configs:
                     'pg_last_xact_replay_timestamp()))) END AS lag"\n  master: true\n'
                     '  metrics:\n    - lag:\n        usage: "GAUGE"\n'
                     '        description: "Replication lag behind the primary in seconds"\n')
-        for i, node in ((1, "n1"), (2, "n2")):
-            dsn = (f"postgresql://postgres@127.0.0.1:{cluster.ports[node]}/postgres"
-                   "?sslmode=disable")
+        for i, node in ((1, lead), (2, rep)):
+            dsn = st.node_url(node, "postgres") + "?sslmode=disable"
             spawn(f"exporter{i}", ["prometheus-postgres-exporter",
                                    f"--web.listen-address=127.0.0.1:{p[f'exp{i}']}",
                                    f"--extend.query-path={work}/queries.yaml"],
@@ -147,17 +151,17 @@ scrape_configs:
         report["firing_before_faults"] = sorted(quiet)
         # The faults: replay paused on the standby while the primary commits; then kill -9.
         # The lag query measures from the last replayed commit: one must exist first.
-        cluster.psql("CREATE TABLE IF NOT EXISTS ha_alert_drill (t timestamptz); "
-                     "INSERT INTO ha_alert_drill VALUES (now())")
+        st.psql("CREATE TABLE IF NOT EXISTS ha_alert_drill (t timestamptz); "
+                "INSERT INTO ha_alert_drill VALUES (now())")
         for _ in range(100):
-            if cluster.psql("SELECT pg_last_xact_replay_timestamp() IS NOT NULL",
-                            node="n2") == "t":
+            if st.psql("SELECT pg_last_xact_replay_timestamp() IS NOT NULL",
+                       url=st.node_url(rep)) == "t":
                 break
             time.sleep(0.1)
-        cluster.psql("SELECT pg_wal_replay_pause()", node="n2")
-        cluster.psql("INSERT INTO ha_alert_drill VALUES (now())")
+        st.psql("SELECT pg_wal_replay_pause()", url=st.node_url(rep))
+        st.psql("INSERT INTO ha_alert_drill VALUES (now())")
         t0 = time.monotonic()
-        cluster.sh("kill-primary")
+        st.kill_node(lead)
         report["primary_killed"] = True
         while time.monotonic() < t0 + timeout_s:
             got = firing()
@@ -190,9 +194,9 @@ scrape_configs:
             except subprocess.TimeoutExpired:
                 pr.kill()
         hook.shutdown()
-        if srv:
-            drill.stop_ratesd(srv, "ratesd", report)
-        cluster.down()
+        left = st.down(purge=False)
+        if left:
+            report["left_behind"] = left
         if report.get("expected_fired"):
             shutil.rmtree(work, ignore_errors=True)
         else:

@@ -1,13 +1,11 @@
 #!/usr/bin/env python3
-"""scripts/ha/drill.py: the high-availability drills, on loopback, with real processes.
+"""scripts/ha/drill.py: the load generators shared by the HA drills, and the lb drill.
 
-  drill.py failover   a primary and a synchronous standby (cluster.sh), two ratesd (one reading
-                      the primary, one reading the standby through RATES_DATABASE_READ_URL),
-                      a bounded load of reads and of batches with Idempotency-Key; kill -9 of the
-                      primary's postmaster, promotion of the standby; then the "commit happened,
-                      the answer was lost" case. Prints one JSON report.
-  drill.py lb         three ratesd behind HAProxy (deploy/haproxy/haproxy.cfg) under load:
-                      kill -9 one replica, SIGTERM-drain another. Prints one JSON report.
+  drill.py lb         three ratesd behind HAProxy (deploy/haproxy/haproxy.cfg) on one PostgreSQL,
+                      under load: kill -9 one replica, SIGTERM-drain another. One JSON report.
+
+The readers, the batch writer (Idempotency-Key, the same key retried) and the ledger check are
+used by the failure drills on the Patroni stack too (scripts/ha/drills.py).
 
 Every loop is bounded in count and time; only the processes started here are signalled.
 The pytest drills (tests/integration/test_ha_*.py) call the same functions.
@@ -17,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +26,6 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import harness  # noqa: E402
 
-CLUSTER_SH = os.path.join(ROOT, "scripts", "ha", "cluster.sh")
 TOKEN_NAME, TOKEN = "drill", "drill-secret-token"
 ORIG, DEST = "HADRA", "HADRB"  # the drill's own ports: its prices never mix with the dump's
 READ_PATH = f"/rates?date_from=2030-01-01&date_to=2030-01-10&orig_code={ORIG}&dest_code={DEST}"
@@ -40,56 +36,19 @@ def log(msg):
     print(f"drill: {msg}", file=sys.stderr, flush=True)
 
 
-class HaCluster:
-    """cluster.sh in a directory of its own."""
+class LbDatabase:
+    """One PostgreSQL (harness.PgCluster) for the lb drill: only ratesd replicas fail there."""
 
-    def __init__(self, directory, sync=True):
-        self.dir = directory
-        # PostgreSQL runs as another user: it must reach the directory.
-        os.chmod(os.path.dirname(directory), 0o755)
-        self.env = dict(os.environ, RATES_HA_DIR=directory, RATES_BIN=harness.RATES_BIN)
-        self.sh("up", *(["--sync"] if sync else []))
-        self.vars = {}
-        with open(os.path.join(directory, "ha.env")) as f:
-            for line in f:
-                if "=" in line and not line.startswith("#"):
-                    k, v = line.strip().split("=", 1)
-                    self.vars[k] = v.strip("'")
-        self.url = self.vars["RATES_HA_URL"]
-        self.read_url = self.vars["RATES_HA_READ_URL"]
-        self.ports = {"n1": int(self.vars["HA_N1_PORT"]), "n2": int(self.vars["HA_N2_PORT"])}
+    def __init__(self):
+        self.pg = harness.PgCluster()
+        harness.create_rates_db(self.pg, "rates", load_dump=False)
+        self.url = self.pg.url("rates")
 
-    def sh(self, *args, timeout=180):
-        r = subprocess.run(["sh", CLUSTER_SH, *args], env=self.env, capture_output=True,
-                           text=True, timeout=timeout)
-        if r.returncode != 0:
-            raise RuntimeError(f"cluster.sh {' '.join(args)}: {r.stdout}{r.stderr}")
-        return r.stdout
-
-    def psql(self, sql, node=None, check=True):
-        url = self.url if node is None else \
-            f"postgresql://postgres@127.0.0.1:{self.ports[node]}/rates"
-        r = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
-                           capture_output=True, text=True, timeout=30)
-        if check and r.returncode != 0:
-            raise RuntimeError(f"psql: {r.stderr}")
-        return r.stdout.strip() if r.returncode == 0 else None
-
-    def role(self, node):
-        v = self.psql("SELECT pg_is_in_recovery()", node=node, check=False)
-        return {"t": "standby", "f": "primary"}.get(v, "down")
-
-    def node_with(self, role):
-        for n in ("n1", "n2"):
-            if self.role(n) == role:
-                return n
-        return None
+    def psql(self, sql, check=True):
+        return self.pg.psql(sql, check=check)
 
     def down(self):
-        try:
-            self.sh("down", "--purge", timeout=60)
-        except Exception as e:  # noqa: BLE001 - teardown goes on
-            log(f"cluster down: {e}")
+        self.pg.destroy()
 
 
 def seed_ports(cluster):
@@ -209,8 +168,9 @@ def ledger_check(cluster, run, recs):
         key, bid, nrows, nprices = line.split("|")
         ledger.setdefault(key, []).append((int(bid), int(nrows), int(nprices)))
     dup_prices = int(cluster.psql(
-        f"SELECT count(*) FROM (SELECT price FROM prices WHERE orig_code = '{ORIG}' AND "
-        f"dest_code = '{DEST}' AND batch_id IS NOT NULL GROUP BY price HAVING count(*) > 1) d"))
+        f"SELECT count(*) FROM (SELECT p.price FROM prices p JOIN batches b ON b.id = "
+        f"p.batch_id WHERE p.orig_code = '{ORIG}' AND p.dest_code = '{DEST}' AND "
+        f"b.idempotency_key LIKE '{run}-%' GROUP BY p.price HAVING count(*) > 1) d"))
     acked = [r for r in recs if r["acked"]]
     lost = [r["key"] for r in acked
             if r["key"] not in ledger or ledger[r["key"]][0][2] != r["rows"]]
@@ -273,116 +233,6 @@ def stop_ratesd(s, name, report):
         shutil.rmtree(s.logdir, ignore_errors=True)
 
 
-def unknown_outcome_case(cluster, srv, run):
-    """The commit happened just before the primary died and the client never read the answer:
-    the retry with the same key must land exactly once (synchronous replication: the commit
-    is on the standby before the primary acknowledges it)."""
-    out = {}
-    t0 = time.monotonic()
-    cluster.sh("rejoin")
-    primary, standby = cluster.node_with("primary"), cluster.node_with("standby")
-    for _ in range(100):
-        if cluster.psql("SELECT string_agg(sync_state, ',') FROM pg_stat_replication",
-                        node=primary) == "sync":
-            break
-        time.sleep(0.1)
-    out["rejoin_s"] = round(time.monotonic() - t0, 3)
-    out["sync_state"] = cluster.psql("SELECT string_agg(application_name || ':' || sync_state, "
-                                     "',') FROM pg_stat_replication", node=primary)
-    key = f"{run}-unknown"
-    body = batch_body(run, 9999)
-    head = (f"POST /batches HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
-            f"Content-Type: text/csv\r\nIdempotency-Key: {key}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
-    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-    sock.sendall(head + body)  # the answer is never read
-    seen = False
-    for _ in range(200):
-        v = cluster.psql(f"SELECT count(*) FROM batches WHERE idempotency_key = '{key}' "
-                         "AND status = 'committed'", node=standby, check=False)
-        if v == "1":
-            seen = True
-            break
-        time.sleep(0.05)
-    out["committed_on_standby_before_kill"] = seen
-    cluster.sh("kill-primary")
-    sock.close()
-    t_kill = time.monotonic()
-    cluster.sh("promote")
-    rec = {"attempts": 0, "acked": False, "replayed": False}
-    send_until_acked(srv.port, key, body, Events(), time.monotonic() + 30, rec)
-    out["retry_acknowledged_s"] = round(time.monotonic() - t_kill, 3)
-    out["retry_attempts"] = rec["attempts"]
-    out["retry_replayed"] = rec["replayed"]
-    out["ledger_records_for_key"] = int(cluster.psql(
-        f"SELECT count(*) FROM batches WHERE idempotency_key = '{key}' AND status = 'committed'"))
-    out["price_rows_for_key"] = int(cluster.psql(
-        "SELECT count(*) FROM prices p JOIN batches b ON p.batch_id = b.id "
-        f"WHERE b.idempotency_key = '{key}'"))
-    return out
-
-
-def failover_drill(workdir=None, before_s=3.0, detect_s=1.0, after_s=7.0, unknown_case=True):
-    """Returns the report (a dict). Raises when the set-up fails."""
-    own = workdir is None
-    workdir = workdir or tempfile.mkdtemp(prefix="rates-ha-")
-    run = f"fo{int(time.time())}"
-    report = {"drill": "failover", "run": run, "detect_delay_s": detect_s}
-    cluster = HaCluster(os.path.join(workdir, "pg"), sync=True)
-    servers = []
-    try:
-        seed_ports(cluster)
-        primary_reader = start_ratesd(cluster.url)
-        servers.append(("primary_reads", primary_reader))
-        replica_reader = start_ratesd(cluster.url, read_url=cluster.read_url)
-        servers.append(("replica_reads", replica_reader))
-        with_batches = batches_available(primary_reader.port)
-        report["batches_endpoint"] = with_batches
-        events, recs, stop = Events(), [], threading.Event()
-        threads = [threading.Thread(target=reader, args=(primary_reader.port, "read", stop,
-                                                         events)),
-                   threading.Thread(target=reader, args=(replica_reader.port, "read_replica",
-                                                         stop, events))]
-        if with_batches:
-            threads.append(threading.Thread(target=batcher, args=(primary_reader.port, run,
-                                                                  stop, events, recs)))
-        for t in threads:
-            t.start()
-        time.sleep(before_s)
-        old = cluster.node_with("primary")
-        t_kill = time.monotonic()
-        cluster.sh("kill-primary")
-        log(f"killed primary {old}; promoting in {detect_s} s")
-        time.sleep(detect_s)
-        t_p = time.monotonic()
-        cluster.sh("promote")
-        report["promote_s"] = round(time.monotonic() - t_p, 3)
-        report["new_primary"] = cluster.node_with("primary")
-        time.sleep(after_s)
-        stop.set()
-        for t in threads:
-            t.join(60)
-        for kind, label in (("read", "reads_primary_url"), ("read_replica", "reads_read_url"),
-                            ("batch", "batches")):
-            ev = events.of(kind)
-            if not ev:
-                continue
-            rec_s, nfail, kinds = recovery(ev, t_kill)
-            report[label] = {"requests": len(ev), "failed": nfail, "failures_by_kind": kinds,
-                             "recovered_after_s": rec_s}
-        if with_batches:
-            report.update(ledger_check(cluster, run, recs))
-            if unknown_case:
-                report["unknown_outcome"] = unknown_outcome_case(cluster, primary_reader, run)
-    finally:
-        for name, s in servers:
-            stop_ratesd(s, name, report)
-        cluster.down()
-        if own:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return report
-
-
 # ---- several replicas behind HAProxy ----
 
 def haproxy_stats(stats_port, field="status"):
@@ -418,7 +268,7 @@ def lb_drill(workdir=None, before_s=3.0, between_s=4.0, after_s=4.0, readers=3,
     run = f"lb{int(time.time())}"
     report = {"drill": "lb", "run": run, "replicas": 3, "drain_delay_s": drain_delay_s,
               "haproxy_check_interval_ms": 500}
-    cluster = HaCluster(os.path.join(workdir, "pg"), sync=False)
+    cluster = LbDatabase()
     servers, haproxy = [], None
     try:
         seed_ports(cluster)
@@ -502,15 +352,9 @@ def lb_drill(workdir=None, before_s=3.0, between_s=4.0, after_s=4.0, readers=3,
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("drill", choices=("failover", "lb"))
-    ap.add_argument("--detect-s", type=float, default=1.0,
-                    help="failover: seconds between the kill and the promotion")
-    args = ap.parse_args()
-    if args.drill == "failover":
-        rep = failover_drill(detect_s=args.detect_s)
-    else:
-        rep = lb_drill()
-    print(json.dumps(rep, indent=2, sort_keys=True))
+    ap.add_argument("drill", choices=("lb",))
+    ap.parse_args()
+    print(json.dumps(lb_drill(), indent=2, sort_keys=True))
 
 
 if __name__ == "__main__":

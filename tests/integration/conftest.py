@@ -45,3 +45,20 @@ def server(pg, pristine_db):
 def need_dump(rates_db):
     if not rates_db["dump"]:
         pytest.skip("no dump: set RATES_DUMP to ../shared/db/rates.sql")
+
+
+@pytest.fixture(scope="session")
+def ha_stack():
+    """ONE Patroni + etcd + HAProxy + pgBackRest stack with 2 ratesd (scripts/ha/stack.py),
+    shared by every HA drill of the session (synthetic data); everything it started is stopped
+    at the end, and no process or port may be left."""
+    import shutil as _shutil
+    for tool in ("patroni", "etcd", "haproxy", "pgbackrest"):
+        if not _shutil.which(tool):
+            pytest.fail(f"{tool} is not installed (make ha-deps)")
+    sys.path.insert(0, os.path.join(harness.ROOT, "scripts", "ha"))
+    import drills  # noqa: E402
+    s = drills.up_stack()
+    yield s
+    left = s.down()
+    assert not left, f"HA stack left behind: {left}"

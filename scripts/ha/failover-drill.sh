@@ -1,6 +1,0 @@
-#!/bin/sh
-# scripts/ha/failover-drill.sh: runs the failover drill (scripts/ha/drill.py) and prints its JSON report.
-# RATES_BIN picks the ratesd binary (default build/ratesd). Loopback only, bounded in time.
-set -eu
-cd "$(dirname "$0")/../.."
-exec python3 scripts/ha/drill.py failover "$@"
