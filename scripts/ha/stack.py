@@ -378,11 +378,14 @@ class Stack:
         return killed
 
     # ---- pgBackRest ----
-    def backrest(self, *args, node=None, timeout=300):
+    def backrest(self, *args, node=None, pg_path=None, timeout=300):
+        """pgbackrest as postgres on the leader (or node); pg_path: restore's target."""
         n = node or self.leader()
         argv = ["pgbackrest", f"--config={self.path('pgbackrest.conf')}", "--stanza=rates",
-                f"--pg1-path={self.data_dir(n)}", f"--pg1-port={self.ports[n + '_pg']}",
-                f"--pg1-socket-path={self.node_dir(n)}"] + list(args)
+                f"--pg1-path={pg_path or self.data_dir(n)}"]
+        if not pg_path:
+            argv += [f"--pg1-port={self.ports[n + '_pg']}", f"--pg1-socket-path={self.node_dir(n)}"]
+        argv += list(args)
         r = self.as_postgres(argv, timeout=timeout)
         if r.returncode != 0:
             raise RuntimeError(f"pgbackrest {' '.join(args)}: {r.stdout}{r.stderr}")
