@@ -23,15 +23,25 @@ if [ "$1" = --cleanup ]; then
 fi
 dir=$1
 deb=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
-mkdir -p "$dir/storage" "$dir/run" "$dir/tmp"
+mkdir -p "$dir/storage" "$dir/run" "$dir/tmp" "$dir/net"
+# As in deploy/ci/ansible_podman.sh: ulimits at the hard limits (runc cannot raise them here),
+# nproc capped at 32768, runc on cgroupfs.
+nofile=$(/usr/bin/python3 -c 'import resource as r; h=r.getrlimit(r.RLIMIT_NOFILE)[1]; print("unlimited" if h==r.RLIM_INFINITY else h)')
+nproc=$(/usr/bin/python3 -c 'import resource as r; h=r.getrlimit(r.RLIMIT_NPROC)[1]; print("unlimited" if h==r.RLIM_INFINITY else h)')
+[ "$nofile" = unlimited ] && nofile=1048576
+if [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ]; then nproc=32768; fi
 cat >"$dir/containers.conf" <<EOC
 [containers]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
 log_driver = "k8s-file"
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 tmp_dir = "$dir/tmp"
+[network]
+network_backend = "netavark"
+network_config_dir = "$dir/net"
 EOC
 cat >"$dir/storage.conf" <<EOC
 [storage]
@@ -73,7 +83,8 @@ until [ "$(cx curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:3000/healt
     sleep 1
 done
 cx systemctl is-active ratesd.service || fail "service not running"
-cx sh -c 'ps -o user= -C ratesd | grep -qx rates' || fail "ratesd does not run as rates"
+cx sh -c 'test "$(stat -c %U /proc/$(systemctl show -p MainPID --value ratesd.service))" = rates' ||
+    fail "ratesd does not run as rates"
 cx man -w ratesd >/dev/null 2>&1 || cx test -f /usr/share/man/man8/ratesd.8.gz || fail "no man page"
 # The administrator's secret, as docs/operations.md says to add it: purge must take it too.
 cx sh -c 'echo postgresql://x@db/rates > /etc/rates/database_url; chown root:rates /etc/rates/database_url'
@@ -82,6 +93,6 @@ cx dpkg --purge rates || fail "dpkg --purge"
 cx test ! -e /etc/rates || fail "/etc/rates is left after purge"
 cx test ! -e /lib/systemd/system/ratesd.service || fail "unit left"
 cx test ! -e /etc/systemd/system/sockets.target.wants/ratesd.socket || fail "enablement symlink left"
-cx sh -c '! pgrep -x ratesd' || fail "ratesd still running"
+cx sh -c '! grep -qsx ratesd /proc/[0-9]*/comm' || fail "ratesd still running"
 cx sh -c '! ss -Htln "sport = :3000" | grep -q .' || fail "port 3000 still listening"
 echo "install and purge: ok (the rates user stays, as Debian practice wants)"
