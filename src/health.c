@@ -15,6 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "sample.h"
 
 /* The write side: the database URL reachable, the schema read, and not in recovery (a
  * replica or a node being demoted behind the write endpoint cannot take writes). */
@@ -116,6 +117,8 @@ static void health_check_once(PGconn **pg, PGconn **rpg)
     static const struct health_side rside = { "read database", &read_ok, &read_checked,
                                               &read_schema_version, false };
     bool answered = health_check_side(pg, monitor_url, &wside);
+    if (answered)
+        sample_check(*pg); /* make up's synthetic sample? a detail of /readyz */
     if (monitor_read_url) {
         (void)health_check_side(rpg, monitor_read_url, &rside);
     } else {
@@ -213,10 +216,11 @@ void health_readyz(struct http_req *req)
     const char *status = writes ? "ready" : reads ? "degraded" : "not ready";
     char body[640];
     int n = snprintf(body, sizeof body,
-                     "{\"status\": \"%s\", \"scope\": \"%s\", \"checks\": {\"draining\": %s, "
+                     "{\"status\": \"%s\", \"scope\": \"%s\", \"data\": \"%s\", "
+                     "\"checks\": {\"draining\": %s, "
                      "\"database\": \"%s\", \"writes\": \"%s\", \"reads\": \"%s\", "
                      "\"schema\": {\"ok\": %s, \"have\": %d, \"need\": %d}}}",
-                     status, scope_read ? "read" : "write", draining ? "true" : "false",
+                     status, scope_read ? "read" : "write", sample_kind(), draining ? "true" : "false",
                      dbok ? "ok" : "unreachable", writes ? "ok" : "unavailable",
                      reads ? "ok" : "unavailable", schema_ok ? "true" : "false",
                      dbok ? have : rhave, need);
