@@ -501,3 +501,24 @@ void config_describe(const struct config *c, char *out, size_t cap)
         n += (size_t)w;
     }
 }
+
+/* For src/reload.c: every option of the table, in order, with its OPT_RELOAD flag and whether
+ * its value differs between fresh and running (strings compared, secrets never shown). */
+void config_walk(const struct config *fresh, const struct config *running, config_walk_fn fn,
+                 void *arg)
+{
+    for (size_t i = 0; i < ARRAY_LEN(opts); i++) {
+        const struct opt_def *o = &opts[i];
+        const char *a = (const char *)fresh + o->offset, *b = (const char *)running + o->offset;
+        bool changed;
+        if (o->type == OPT_STR) {
+            const char *x = *(char *const *)(const void *)a, *y = *(char *const *)(const void *)b;
+            changed = strcmp(x ? x : "", y ? y : "") != 0;
+        } else if (o->type == OPT_INT) {
+            changed = *(const long *)(const void *)a != *(const long *)(const void *)b;
+        } else {
+            changed = *(const bool *)(const void *)a != *(const bool *)(const void *)b;
+        }
+        fn(o->name, (o->flags & OPT_RELOAD) != 0, changed, arg);
+    }
+}

@@ -55,5 +55,9 @@ void config_usage(FILE *out);
 void config_markdown(FILE *out);
 /* Describes the effective configuration with secrets redacted, for the start-up log. */
 void config_describe(const struct config *c, char *out, size_t cap);
+/* Calls fn(name, reloadable, changed, arg) for every option of the table (src/reload.c). */
+typedef void (*config_walk_fn)(const char *name, bool reloadable, bool changed, void *arg);
+void config_walk(const struct config *fresh, const struct config *running, config_walk_fn fn,
+                 void *arg);
 
 #endif
