@@ -5,11 +5,15 @@
 # 3. Migrates with `ratesd migrate` (idempotent; serialized by an advisory lock), as the owner.
 # 4. Sets the password of the least-privilege role rates_app (created by migration 0005) that
 #    the api connects as, from RATES_APP_PASSWORD (when set).
-# Env: RATES_DATABASE_URL (or _FILE; the owner), RATES_APP_PASSWORD, RATES_DUMP (path inside the container; default
+# Env: RATES_DATABASE_URL (or _FILE; the owner), RATES_APP_PASSWORD (or _FILE), RATES_DUMP (path inside the container; default
 # /dump/rates.sql; absent file: the schema starts empty), RATES_INIT_WAIT_S (default 60).
 set -eu
+# The *_FILE forms (compose secrets, Kubernetes Secret volumes): the value is the file's content.
 if [ -z "${RATES_DATABASE_URL:-}" ] && [ -n "${RATES_DATABASE_URL_FILE:-}" ]; then
     RATES_DATABASE_URL=$(cat "$RATES_DATABASE_URL_FILE")
+fi
+if [ -z "${RATES_APP_PASSWORD:-}" ] && [ -n "${RATES_APP_PASSWORD_FILE:-}" ]; then
+    RATES_APP_PASSWORD=$(cat "$RATES_APP_PASSWORD_FILE")
 fi
 : "${RATES_DATABASE_URL:?RATES_DATABASE_URL is required}"
 dump=${RATES_DUMP:-/dump/rates.sql}

@@ -10,6 +10,15 @@ if [ "$1" = postgres ] && [ "$(id -u)" = 0 ]; then
     chmod 700 "$PGDATA"
     exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
 fi
+# The official image's *_FILE forms (compose/Kubernetes secrets): the value is the file's content.
+for v in POSTGRES_PASSWORD POSTGRES_USER POSTGRES_DB; do
+    eval "f=\${${v}_FILE:-}"
+    if [ -n "$f" ]; then
+        eval "[ -z \"\${$v:-}\" ]" || { echo "both $v and ${v}_FILE are set" >&2; exit 1; }
+        val=$(cat "$f") || exit 1
+        export "$v=$val"
+    fi
+done
 if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
     : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set (the official image refuses to start without it)}"
     user=${POSTGRES_USER:-postgres}
