@@ -29,7 +29,7 @@ import drills  # noqa: E402
 
 harness = drill.harness
 MON = os.path.join(drill.ROOT, "deploy", "monitoring")
-WANT = ("RatesReplicationLag", "RatesDatabaseDown")
+WANT = ("RatesReplicationLag", "RatesDatabaseDown", "PatroniLeaderChanged")
 
 
 class Webhook(http.server.BaseHTTPRequestHandler):
@@ -92,6 +92,8 @@ def alerts_drill(timeout_s=int(os.environ.get("RATES_ALERTS_TIMEOUT_S", "150")))
         am = re.sub(r"group_wait: \d+s", "group_wait: 1s", am)
         with open(os.path.join(work, "alertmanager.yml"), "w") as f:
             f.write(am)
+        patroni_targets = ", ".join(f'"127.0.0.1:{st.ports[n + "_rest"]}"'
+                                    for n in ("n1", "n2", "n3"))
         with open(os.path.join(work, "prometheus.yml"), "w") as f:
             f.write(f"""global:
   scrape_interval: 3s
@@ -106,6 +108,8 @@ scrape_configs:
     static_configs: [{{targets: ["127.0.0.1:{srv_port}"]}}]
   - job_name: postgres
     static_configs: [{{targets: ["127.0.0.1:{p['exp1']}", "127.0.0.1:{p['exp2']}"]}}]
+  - job_name: patroni
+    static_configs: [{{targets: [{patroni_targets}]}}]
 """)
 
         def spawn(name, argv, env=None):
@@ -140,7 +144,7 @@ scrape_configs:
         while time.monotonic() < deadline:
             try:
                 ups = get_json(f"{prom}/api/v1/query?query=up")["data"]["result"]
-                if len(ups) == 3 and all(r["value"][1] == "1" for r in ups):
+                if len(ups) == 6 and all(r["value"][1] == "1" for r in ups):
                     break
             except (OSError, ValueError, KeyError):
                 pass

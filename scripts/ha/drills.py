@@ -286,9 +286,11 @@ def etcd_drill(s, observe_s=6.0):
         s.signal(victim, signal.SIGKILL)
         s.reap(victim, 5)
         log(f"killed etcd {victim} (the raft leader)")
+        # Patroni's own answer per node (GET /primary), not /cluster: the latter reads etcd
+        # and may time out while a member is gone, which is the observer's problem.
         changes, deadline = set(), time.monotonic() + observe_s
         while time.monotonic() < deadline:
-            changes.add(s.leader())
+            changes.add(",".join(n for n in stk.NODES if s.role(n) == "primary") or None)
             time.sleep(0.2)
         report.update(killed=victim, was_raft_leader=True, patroni_leader_before=pg_leader,
                       patroni_leaders_seen=sorted(x or "none" for x in changes),
