@@ -9,8 +9,11 @@ struct http_server;
 
 struct app {
     struct config cfg;         /* read-only after start, except fields reloaded on SIGHUP */
-    struct db_pool *pool;      /* read-write primary */
-    struct db_pool *read_pool; /* replicas for /rates, or the same as pool */
+    struct db_pool *pool;       /* primary, batch lanes: ingest transactions and retractions
+                                 * (RATES_POOL_SIZE - RATES_WORKERS connections) */
+    struct db_pool *query_pool; /* primary, read lane: ledger GETs, primary reads
+                                 * (RATES_WORKERS connections) */
+    struct db_pool *read_pool;  /* replicas for reads, or the same as query_pool */
     struct http_server *srv;
 };
 

@@ -176,6 +176,7 @@ void batches_on_request(struct http_req *req)
     if (!(scopes & AUTH_SCOPE_ADMIN))
         str_copy(q->owner, sizeof q->owner, token);
     q->retract = req->method_bit == HTTP_DELETE;
-    http_defer(req, batches_work, WORK_DB);
+    /* Ledger reads go in the read lane; a retraction (a DELETE of many rows) in the batch lane. */
+    (void)http_defer(req, batches_work, WORK_DB | (q->retract ? WORK_LANE_BATCH : 0));
 }
 

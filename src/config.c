@@ -59,16 +59,24 @@ static const struct opt_def opts[] = {
       OFF(database_read_url), NULL,
       "Optional libpq URI for /rates reads (replicas); empty: reads use the primary." },
     { "pool_size", "RATES_POOL_SIZE", "--pool-size", OPT_INT, 1, 1000, "8", 0, OFF(pool_size),
-      NULL, "Database connections in the pool: at least workers + max_concurrent_batches "
-            "(a batch holds one for its whole upload)." },
+      NULL, "Connections to the primary: workers of them for reads, the rest for batches (a "
+            "batch holds one for its whole upload); at least workers + max_concurrent_batches, "
+            "checked at start." },
     { "workers", "RATES_WORKERS", "--workers", OPT_INT, 1, 1000, "4", 0, OFF(workers), NULL,
-      "Worker threads that run database work (the HTTP threads never block); about 2 per "
-      "core: more only add scheduling delay (p99 3 ms at 4, 20-120 ms at 8 on 2 cores)." },
+      "Worker threads of the read lane (/rates, /regions, /ports, ledger GETs), each with its "
+      "own connection; about 2 per core: more only add scheduling delay (p99 3 ms at 4, "
+      "20-120 ms at 8 on 2 cores)." },
+    { "batch_workers", "RATES_BATCH_WORKERS", "--batch-workers", OPT_INT, 1, 1000, "2", 0,
+      OFF(batch_workers), NULL,
+      "Worker threads of the batch lane (body chunks, retractions); never used by reads." },
+    { "commit_workers", "RATES_COMMIT_WORKERS", "--commit-workers", OPT_INT, 1, 1000, "1", 0,
+      OFF(commit_workers), NULL,
+      "Batch commits that run at once (the commit lane); more batches wait their turn." },
     { "http_threads", "RATES_HTTP_THREADS", "--http-threads", OPT_INT, 1, 64, "2", 0,
       OFF(http_threads), NULL, "epoll threads that accept and parse HTTP." },
     { "queue_max", "RATES_QUEUE_MAX", "--queue-max", OPT_INT, 1, 1000000, "1024", 0,
       OFF(queue_max), NULL,
-      "Requests waiting for a worker before new ones get 503 with Retry-After." },
+      "Jobs waiting in a lane's queue before new ones get 503 with Retry-After." },
     { "max_connections", "RATES_MAX_CONNECTIONS", "--max-connections", OPT_INT, 1, 1000000,
       "1024", 0, OFF(max_connections), NULL, "Concurrent HTTP connections per listener." },
     { "max_connections_per_ip", "RATES_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip",
@@ -365,6 +373,21 @@ static int config_defaults(struct config *c, char *err, size_t errcap)
     return 0;
 }
 
+/* Every lane must be able to hold its connections at once: the read lane's workers, and one
+ * per batch in progress (a batch holds its connection for its whole upload and commit). */
+static int config_check_lanes(const struct config *c, char *err, size_t errcap)
+{
+    if (c->pool_size >= c->workers + c->max_concurrent_batches)
+        return CONFIG_OK;
+    snprintf(err, errcap,
+             "pool_size %ld is too small for the lanes: workers (%ld, the read lane's own "
+             "connections) + max_concurrent_batches (%ld, one connection per batch) need %ld; "
+             "raise RATES_POOL_SIZE or lower the others",
+             c->pool_size, c->workers, c->max_concurrent_batches,
+             c->workers + c->max_concurrent_batches);
+    return CONFIG_ERROR;
+}
+
 int config_load(struct config *c, int argc, const char *const *argv, config_getenv_fn env, char *err,
                 size_t errcap)
 {
@@ -432,7 +455,7 @@ int config_load(struct config *c, int argc, const char *const *argv, config_gete
         if (config_set(c, o, value, source, err, errcap) != 0)
             return CONFIG_ERROR;
     }
-    return CONFIG_OK;
+    return config_check_lanes(c, err, errcap);
 }
 
 void config_free(struct config *c)

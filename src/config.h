@@ -14,6 +14,8 @@ struct config {
     char *database_read_url;
     long pool_size;
     long workers;
+    long batch_workers;
+    long commit_workers;
     long http_threads;
     long queue_max;
     long max_connections;

@@ -46,6 +46,7 @@ struct db_pool {
     long statement_timeout_ms;
     long connect_timeout_s;
     char *app;
+    int metric;           /* enum metrics_pool: the pool label of its gauges */
     char last_error[256];
 };
 
@@ -126,9 +127,10 @@ struct db_pool *db_pool_new(const struct db_pool_settings *s)
     p->size = s->size;
     p->statement_timeout_ms = s->statement_timeout_ms;
     p->connect_timeout_s = s->connect_timeout_s;
+    p->metric = s->metric;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->freed, NULL);
-    metrics_pool_set(p->size, 0);
+    metrics_pool_set(p->metric, p->size, 0);
     return p;
 }
 
@@ -216,7 +218,7 @@ int db_pool_acquire(struct db_pool *p, long wait_ms, struct db_conn **out, char 
             break;
         if (pthread_cond_timedwait(&p->freed, &p->lock, &deadline) == ETIMEDOUT) {
             pthread_mutex_unlock(&p->lock);
-            metrics_pool_wait(clock_mono_ns() - t0);
+            metrics_pool_wait(p->metric, clock_mono_ns() - t0);
             snprintf(err, errcap, "no database connection free after %ld ms", wait_ms);
             return DB_ERR_TIMEOUT;
         }
@@ -229,13 +231,13 @@ int db_pool_acquire(struct db_pool *p, long wait_ms, struct db_conn **out, char 
     if (!slot->conn.pg && clock_mono_ns() < p->backoff_until_ns) {
         snprintf(err, errcap, "database unavailable (%s)", p->last_error);
         pthread_mutex_unlock(&p->lock);
-        metrics_pool_wait(clock_mono_ns() - t0);
+        metrics_pool_wait(p->metric, clock_mono_ns() - t0);
         return DB_ERR_CONNECT;
     }
     slot->in_use = true;
     slot->discard = false;
     p->in_use++;
-    metrics_pool_set(p->size, p->in_use);
+    metrics_pool_set(p->metric, p->size, p->in_use);
     pthread_mutex_unlock(&p->lock);
 
     if (!slot->conn.pg) {
@@ -254,11 +256,11 @@ int db_pool_acquire(struct db_pool *p, long wait_ms, struct db_conn **out, char 
             str_copy(p->last_error, sizeof p->last_error, cerr);
             slot->in_use = false;
             p->in_use--;
-            metrics_pool_set(p->size, p->in_use);
+            metrics_pool_set(p->metric, p->size, p->in_use);
             pthread_cond_signal(&p->freed);
             pthread_mutex_unlock(&p->lock);
             metrics_db_error();
-            metrics_pool_wait(clock_mono_ns() - t0);
+            metrics_pool_wait(p->metric, clock_mono_ns() - t0);
             snprintf(err, errcap, "database unavailable (%s)", cerr);
             return DB_ERR_CONNECT;
         }
@@ -270,7 +272,7 @@ int db_pool_acquire(struct db_pool *p, long wait_ms, struct db_conn **out, char 
         slot->conn.pg = pg;
         pthread_mutex_unlock(&p->lock);
     }
-    metrics_pool_wait(clock_mono_ns() - t0);
+    metrics_pool_wait(p->metric, clock_mono_ns() - t0);
     *out = &slot->conn;
     return DB_OK;
 }
@@ -325,7 +327,7 @@ void db_pool_release(struct db_pool *p, struct db_conn *c)
     slot->in_use = false;
     slot->discard = false;
     p->in_use--;
-    metrics_pool_set(p->size, p->in_use);
+    metrics_pool_set(p->metric, p->size, p->in_use);
     if (p->closed && c->pg) {
         PQfinish(c->pg);
         c->pg = NULL;

@@ -20,6 +20,7 @@ struct db_pool_settings {
     long statement_timeout_ms;
     long connect_timeout_s;
     const char *application_name;
+    int metric;          /* enum metrics_pool: labels the pool's gauges (pool="...") */
 };
 
 enum { DB_OK = 0, DB_ERR_TIMEOUT = -1, DB_ERR_CONNECT = -2, DB_ERR_CLOSED = -3 };

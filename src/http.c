@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +28,9 @@ struct http_server {
     struct MHD_Daemon *pub;
     struct MHD_Daemon *admin;
     int pub_fd, admin_fd;
-    struct workers *workers;
-    struct db_pool *pool;
+    struct workers *lanes[LANE_COUNT]; /* owned: read, batch, commit */
+    struct db_pool *pool, *batch_pool, *read_pool;
+    long pool_wait_ms;
     const struct http_route *routes;
     int route_count;
     atomic_bool draining;   /* readiness off */
@@ -45,6 +47,34 @@ struct http_listener {
     bool admin;
 };
 static struct http_listener listener_pub, listener_admin;
+
+/* Allowed moves of the request life cycle (enum http_req_state), from row to column. */
+static const bool http_moves[HTTP_REQ_STATE_COUNT][HTTP_REQ_STATE_COUNT] = {
+    [HTTP_REQ_ACCEPTED] = { [HTTP_REQ_ROUTED] = true, [HTTP_REQ_RESPONDED] = true },
+    [HTTP_REQ_ROUTED] = { [HTTP_REQ_REQUESTED] = true, [HTTP_REQ_DEFERRED] = true,
+                          [HTTP_REQ_RESPONDED] = true },
+    [HTTP_REQ_REQUESTED] = { [HTTP_REQ_DEFERRED] = true, [HTTP_REQ_BODY_ENDED] = true,
+                             [HTTP_REQ_RESPONDED] = true },
+    [HTTP_REQ_BODY_ENDED] = { [HTTP_REQ_DEFERRED] = true, [HTTP_REQ_RESPONDED] = true },
+    [HTTP_REQ_DEFERRED] = { [HTTP_REQ_ROUTED] = true, [HTTP_REQ_REQUESTED] = true,
+                            [HTTP_REQ_BODY_ENDED] = true },
+    [HTTP_REQ_RESPONDED] = { [HTTP_REQ_RESPONDED] = false },
+};
+
+bool http_req_set_state(struct http_req *req, enum http_req_state to)
+{
+    enum http_req_state from = req->state_;
+    if (to >= HTTP_REQ_STATE_COUNT || !http_moves[from][to]) {
+        LOG_ERROR("http: illegal request state move %d -> %d (%s)", (int)from, (int)to,
+                  req->request_id);
+#if defined(__SANITIZE_ADDRESS__)
+        abort();
+#endif
+        return false;
+    }
+    req->state_ = to;
+    return true;
+}
 
 void *http_state_new(struct http_req *req, size_t size)
 {
@@ -249,15 +279,90 @@ static enum MHD_Result http_queue(struct http_req *req)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)req->status, resp);
     MHD_destroy_response(resp);
-    req->queued = true;
+    http_req_set_state(req, HTTP_REQ_RESPONDED);
     return rc;
+}
+
+/* True when conn is a standby that has not yet replayed lsn (or cannot tell): the read must
+ * then go to the primary to see the client's own write. */
+static bool http_replica_behind(struct db_conn *conn, const char *lsn)
+{
+    const char *params[1] = { lsn };
+    PGresult *r = PQexecParams(conn->pg,
+                               "SELECT pg_is_in_recovery() AND "
+                               "coalesce(pg_last_wal_replay_lsn() < $1::pg_lsn, true)",
+                               1, NULL, params, NULL, NULL, 0);
+    bool behind = PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
+                  strcmp(PQgetvalue(r, 0, 0), "f") != 0;
+    PQclear(r);
+    return behind;
+}
+
+/* The pool a job's connection comes from: batch lanes the batch pool; reads the read pool
+ * (WORK_DB_READ) or the read lane's primary connections (WORK_DB). */
+static int http_acquire(struct http_req *req, struct db_pool **pool, struct db_conn **conn,
+                        char *err, size_t errcap)
+{
+    struct http_server *srv = req->srv;
+    if (req->work_flags & (WORK_LANE_BATCH | WORK_LANE_COMMIT))
+        *pool = srv->batch_pool;
+    else if (req->work_flags & WORK_DB_READ)
+        *pool = srv->read_pool;
+    else
+        *pool = srv->pool;
+    int rc = db_pool_acquire(*pool, srv->pool_wait_ms, conn, err, errcap);
+    if (rc != DB_OK || *pool != srv->read_pool || *pool == srv->pool || !req->min_lsn[0] ||
+        !http_replica_behind(*conn, req->min_lsn))
+        return rc;
+    db_pool_release(*pool, *conn);
+    *conn = NULL;
+    *pool = srv->pool;
+    return db_pool_acquire(*pool, srv->pool_wait_ms, conn, err, errcap);
+}
+
+/* On a lane thread: the request's work, with a pooled connection when asked for. */
+static void http_job_run(struct workers_job *job)
+{
+    struct http_req *req = (struct http_req *)(void *)((char *)job - offsetof(struct http_req, job));
+    struct db_conn *conn = NULL;
+    struct db_pool *pool = NULL;
+    if (req->work_flags & (WORK_DB | WORK_DB_READ)) {
+        char err[512];
+        int rc = http_acquire(req, &pool, &conn, err, sizeof err);
+        if (rc != DB_OK) {
+            str_copy(req->note, sizeof req->note, err);
+            http_add_header(req, "Retry-After", "1");
+            http_respond_error(req, 503, rc == DB_ERR_TIMEOUT ? "Service overloaded, retry later"
+                                                              : "Database unavailable");
+            return;
+        }
+    }
+    req->work(req, conn);
+    if (conn)
+        db_pool_release(pool, conn);
+}
+
+/* On the lane thread, after the run: the connection resumes (MHD then calls http_access on
+ * the HTTP thread, which moves the state). req belongs to the HTTP side from here on. */
+static void http_job_done(struct workers_job *job)
+{
+    struct http_req *req = (struct http_req *)(void *)((char *)job - offsetof(struct http_req, job));
+    MHD_resume_connection(req->conn);
+}
+
+static int http_lane_of(unsigned flags)
+{
+    if (flags & WORK_LANE_COMMIT)
+        return LANE_COMMIT;
+    if (flags & WORK_LANE_BATCH)
+        return LANE_BATCH;
+    return LANE_READ;
 }
 
 int http_defer(struct http_req *req, http_work_fn fn, unsigned flags)
 {
     req->work = fn;
     req->work_flags = flags;
-    req->enqueued_ns = clock_mono_ns();
     if (flags & WORK_DB_READ) {
         /* Read-your-writes (docs/high-availability.md): decided here, on the HTTP thread. */
         const char *consistency = http_header(req, "Rates-Consistency");
@@ -267,24 +372,26 @@ int http_defer(struct http_req *req, http_work_fn fn, unsigned flags)
         else if (lsn)
             str_copy(req->min_lsn, sizeof req->min_lsn, lsn);
     }
-    /* Suspend before queueing, so that a fast worker's resume always follows the suspend. */
-    req->suspended = true;
+    int lane = http_lane_of(flags);
+    enum http_req_state from = req->state_;
+    if (!http_req_set_state(req, HTTP_REQ_DEFERRED)) {
+        http_respond_error(req, 500, "Internal error: request deferred twice");
+        return -1;
+    }
+    req->resume_to = from;
+    req->job.run = http_job_run;
+    req->job.done = http_job_done;
+    /* Suspend before queueing, so that a fast job's resume always follows the suspend. */
     MHD_suspend_connection(req->conn);
-    if (workers_submit(req->srv->workers, req) != 0) {
-        req->suspended = false;
+    if (workers_submit(req->srv->lanes[lane], &req->job) != 0) {
         MHD_resume_connection(req->conn);
-        metrics_rejected_overload();
+        http_req_set_state(req, from);
+        metrics_rejected_overload(lane);
         http_add_header(req, "Retry-After", "1");
         http_respond_error(req, 503, "Service overloaded, retry later");
         return -1;
     }
     return 0;
-}
-
-void http_resume(struct http_req *req)
-{
-    req->suspended = false;
-    MHD_resume_connection(req->conn);
 }
 
 static void *http_uri_log(void *cls, const char *uri, struct MHD_Connection *con)
@@ -314,6 +421,15 @@ static void *http_uri_log(void *cls, const char *uri, struct MHD_Connection *con
     return req;
 }
 
+/* True (and the state moved back) when req was deferred and has now been resumed. */
+static bool http_resumed(struct http_req *req)
+{
+    if (req->state_ != HTTP_REQ_DEFERRED)
+        return false;
+    http_req_set_state(req, req->resume_to);
+    return true;
+}
+
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *con, const char *url,
                                    const char *method, const char *version,
                                    const char *upload_data, size_t *upload_data_size,
@@ -322,10 +438,11 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *con, const 
     struct http_req *req = *con_cls;
     if (!req || !req->uri)
         return MHD_NO;
-    if (req->queued)
+    /* MHD calls us for a suspended connection only once it has been resumed. */
+    (void)http_resumed(req);
+    if (req->state_ == HTTP_REQ_RESPONDED)
         return MHD_YES;
-    if (!req->started) {
-        req->started = true;
+    if (req->state_ == HTTP_REQ_ACCEPTED) {
         req->method = method;
         req->path = url;
         req->method_bit = http_method_bit(method);
@@ -344,40 +461,42 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *con, const 
             req->respond_early = true;
             return http_queue(req);
         }
+        http_req_set_state(req, HTTP_REQ_ROUTED);
         http_route_find(req);
         /* Routes that take a body decide at once (auth, limits, 100-continue); the others
          * run on the next call, once MHD has the whole request, so that keep-alive holds. */
         if (req->route && req->route->on_body && req->route->on_request) {
-            req->requested = true;
+            http_req_set_state(req, HTTP_REQ_REQUESTED);
             req->route->on_request(req);
         }
+        if (req->state_ == HTTP_REQ_DEFERRED)
+            return MHD_YES; /* the job owns req now: read nothing it may write */
         /* Answering before the body is read makes MHD close the connection: only do it when
          * a route asks to refuse a body it will not read (413, 401, 415 before upload). */
-        if (req->has_response && !req->suspended && req->respond_early)
+        if (req->has_response && req->respond_early)
             return http_queue(req);
         return MHD_YES;
     }
-    if (req->suspended)
-        return MHD_YES;
-    if (!req->requested) {
-        req->requested = true;
+    if (req->state_ == HTTP_REQ_ROUTED) {
+        http_req_set_state(req, HTTP_REQ_REQUESTED);
         if (!req->has_response && req->route && req->route->on_request)
             req->route->on_request(req);
-        if (req->suspended)
+        if (req->state_ == HTTP_REQ_DEFERRED)
             return MHD_YES;
     }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (!req->discard_body && !req->has_response && req->route && req->route->on_body)
+        if (req->state_ == HTTP_REQ_REQUESTED && !req->discard_body && !req->has_response &&
+            req->route && req->route->on_body)
             req->route->on_body(req, upload_data, n);
         return MHD_YES;
     }
-    if (!req->body_ended) {
-        req->body_ended = true;
+    if (req->state_ == HTTP_REQ_REQUESTED) {
+        http_req_set_state(req, HTTP_REQ_BODY_ENDED);
         if (!req->has_response && req->route && req->route->on_end)
             req->route->on_end(req);
-        if (req->suspended)
+        if (req->state_ == HTTP_REQ_DEFERRED)
             return MHD_YES;
     }
     if (req->has_response)
@@ -396,12 +515,12 @@ static void http_completed(void *cls, struct MHD_Connection *con, void **con_cls
     *con_cls = NULL;
     bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
     if (req->route && req->route->on_free)
-        req->route->on_free(req, ok && req->queued);
+        req->route->on_free(req, ok && req->state_ == HTTP_REQ_RESPONDED);
     if (req->state_plain)
         free(req->state);
     uint64_t dur = clock_mono_ns() - req->t_start_ns;
-    if (req->started) {
-        int status = req->queued ? req->status : 499;
+    if (req->state_ != HTTP_REQ_ACCEPTED) {
+        int status = req->state_ == HTTP_REQ_RESPONDED ? req->status : 499;
         metrics_request_done(http_metric_of(req), status, dur);
         struct log_request_line line = {
             .request_id = req->request_id,
@@ -498,6 +617,9 @@ struct http_server *http_server_start(const struct http_server_settings *s, char
         return NULL;
     }
     srv->pool = s->pool;
+    srv->batch_pool = s->batch_pool ? s->batch_pool : s->pool;
+    srv->read_pool = s->read_pool ? s->read_pool : s->pool;
+    srv->pool_wait_ms = s->pool_wait_ms;
     srv->routes = s->routes;
     srv->route_count = s->route_count;
     srv->max_connections = s->max_connections;
@@ -512,10 +634,15 @@ struct http_server *http_server_start(const struct http_server_settings *s, char
         if (srv->admin_fd < 0)
             goto fail;
     }
-    srv->workers = workers_start(s->workers, s->queue_max, s->pool, s->pool_wait_ms);
-    if (!srv->workers) {
-        snprintf(err, errcap, "cannot start workers");
-        goto fail;
+    const long threads[LANE_COUNT] = { [LANE_READ] = s->workers,
+                                       [LANE_BATCH] = s->batch_workers > 0 ? s->batch_workers : 1,
+                                       [LANE_COMMIT] = s->commit_workers > 0 ? s->commit_workers : 1 };
+    for (int l = 0; l < LANE_COUNT; l++) {
+        srv->lanes[l] = workers_start(l, threads[l], s->queue_max);
+        if (!srv->lanes[l]) {
+            snprintf(err, errcap, "cannot start the %s lane's workers", metrics_lane_name(l));
+            goto fail;
+        }
     }
     listener_pub.srv = srv;
     listener_pub.admin = false;
@@ -537,8 +664,8 @@ struct http_server *http_server_start(const struct http_server_settings *s, char
 fail:
     if (srv->pub)
         MHD_stop_daemon(srv->pub);
-    if (srv->workers)
-        workers_stop(srv->workers);
+    for (int l = 0; l < LANE_COUNT; l++)
+        workers_free(srv->lanes[l]);
     if (srv->pub_fd >= 0 && s->listen_fd < 0)
         close(srv->pub_fd);
     if (srv->admin_fd >= 0 && s->admin_fd < 0)
@@ -596,10 +723,26 @@ long http_server_inflight(const struct http_server *srv)
 
 void http_server_stop(struct http_server *srv)
 {
-    /* Workers first: whatever is queued runs and resumes its connection. */
-    workers_stop(srv->workers);
+    /* 1. Neither listener accepts any more (the public one may be quiesced already). */
+    int fd = http_server_stop_accepting(srv);
+    if (fd >= 0)
+        close(fd);
+    if (srv->admin) {
+        MHD_socket afd = MHD_quiesce_daemon(srv->admin);
+        if (afd != MHD_INVALID_SOCKET)
+            close(afd);
+        srv->admin_fd = -1;
+    }
+    /* 2. The lanes refuse new jobs (a late request gets 503, the daemons still run to send
+     * it) and finish the queued ones, which resume their connections. */
+    for (int l = 0; l < LANE_COUNT; l++)
+        workers_stop(srv->lanes[l]);
+    /* 3. Nothing is suspended now: the daemons close what is left (routes roll back). */
     if (srv->admin)
-        MHD_stop_daemon(srv->admin); /* closes admin_fd: a second close could hit a reused fd */
+        MHD_stop_daemon(srv->admin);
     MHD_stop_daemon(srv->pub);
+    /* 4. No request can reach a lane any more: free them. */
+    for (int l = 0; l < LANE_COUNT; l++)
+        workers_free(srv->lanes[l]);
     free(srv);
 }

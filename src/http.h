@@ -2,14 +2,23 @@
  *
  * Threading model: a few epoll threads (RATES_HTTP_THREADS) accept, parse and answer; they
  * never block. Anything that talks to PostgreSQL is deferred: the connection is suspended
- * (MHD_suspend_connection), the request goes to a bounded queue served by RATES_WORKERS
- * worker threads that own the blocking libpq calls, and the worker resumes the connection
+ * (MHD_suspend_connection), the request goes to the bounded queue of a lane (src/workers.h)
+ * whose threads own the blocking libpq calls, and the job's completion resumes the connection
  * when the response is ready. A slow query therefore never stalls other connections, slow
- * clients cost a socket and not a thread, and a full queue answers 503 at once. */
+ * clients cost a socket and not a thread, and a full queue answers 503 at once.
+ *
+ * Lanes (http_defer flags): reads (RATES_WORKERS threads, their own primary and replica
+ * connections), batch chunks and retractions (RATES_BATCH_WORKERS, the batch connections),
+ * batch commits (RATES_COMMIT_WORKERS, 1 by default). Batch work never takes a read worker or
+ * a read connection, so reads never queue behind it.
+ *
+ * Slow clients: src/deadline.c closes connections whose request head or response takes longer
+ * than RATES_HEADER_TIMEOUT_S / RATES_SEND_TIMEOUT_S, whatever the idle timeout. */
 #ifndef RATES_HTTP_H
 #define RATES_HTTP_H
 
 #include "common.h"
+#include "workers.h"
 
 #include <microhttpd.h>
 #include <stdbool.h>
@@ -27,6 +36,28 @@ enum {
                        * request with "Rates-Consistency: primary" reads the primary instead,
                        * and one with "Rates-Min-LSN: X/Y" reads a replica only once it has
                        * replayed that WAL position (read-your-writes, docs/high-availability.md) */
+    /* The lane; none of these: the read lane. */
+    WORK_LANE_BATCH = 4,  /* batch chunks and retractions (connections of the batch pool) */
+    WORK_LANE_COMMIT = 8, /* batch commits, RATES_COMMIT_WORKERS at once */
+};
+
+/* The life of a request; only the HTTP thread serving it moves it (http_req_set_state refuses
+ * a move the table does not allow, and aborts in the sanitizer build).
+ *   ACCEPTED    request line in (MHD's URI callback); headers not yet complete
+ *   ROUTED      headers in, route found; a body route's on_request has run
+ *   REQUESTED   on_request has run; the body, if any, is being read
+ *   BODY_ENDED  the body has ended (on_end has run)
+ *   DEFERRED    a lane job owns the work, the connection is suspended; on resume it goes back
+ *               to the state it was deferred from (resume_to)
+ *   RESPONDED   the response is queued; nothing more runs */
+enum http_req_state {
+    HTTP_REQ_ACCEPTED = 0,
+    HTTP_REQ_ROUTED,
+    HTTP_REQ_REQUESTED,
+    HTTP_REQ_BODY_ENDED,
+    HTTP_REQ_DEFERRED,
+    HTTP_REQ_RESPONDED,
+    HTTP_REQ_STATE_COUNT
 };
 
 typedef void (*http_work_fn)(struct http_req *req, struct db_conn *conn);
@@ -76,15 +107,17 @@ struct http_req {
     char note[256];         /* why it failed, for the log line */
     uint64_t bytes_sent;
     /* Internal */
-    bool started, requested, has_response, queued, suspended, body_ended, admin;
+    enum http_req_state state_;   /* the life cycle: only http_req_set_state() writes it */
+    enum http_req_state resume_to; /* DEFERRED: where the request continues */
+    bool has_response;      /* a response is set (by the route, maybe on a lane thread) */
+    bool admin;             /* served on the admin listener */
     bool discard_body;      /* answer already decided: drop the rest of the body */
     bool respond_early;     /* queue the response before reading the body (closes the conn) */
     bool uri_too_long;      /* longer than the request target we keep: 414 */
     http_work_fn work;
     unsigned work_flags;
     char min_lsn[40];       /* WORK_DB_READ: the Rates-Min-LSN header, or empty */
-    uint64_t enqueued_ns;
-    struct http_req *next;
+    struct workers_job job; /* the deferred work, while DEFERRED */
 };
 
 struct http_server_settings {
@@ -93,13 +126,19 @@ struct http_server_settings {
     int listen_fd;          /* inherited listening socket or -1 */
     int admin_fd;
     long http_threads;
-    long workers;
-    long queue_max;
+    long workers;           /* read lane */
+    long batch_workers;     /* batch lane: chunks and retractions */
+    long commit_workers;    /* commit lane */
+    long queue_max;         /* per lane */
     long max_connections;
     long max_connections_per_ip; /* public listener; 0: none */
     long connection_timeout_s;
+    long header_timeout_s;  /* accept (or the previous response) to the end of the headers */
+    long send_timeout_s;    /* a response queued to fully sent */
     long pool_wait_ms;
-    struct db_pool *pool;
+    struct db_pool *pool;        /* primary, read lane */
+    struct db_pool *batch_pool;  /* primary, batch lanes */
+    struct db_pool *read_pool;   /* replicas (reads), or the same as pool */
     const struct http_route *routes;
     int route_count;
 };
@@ -120,7 +159,9 @@ int http_server_admin_fd(const struct http_server *srv);
 int http_server_stop_accepting(struct http_server *srv);
 /* Requests and batches still in progress. */
 long http_server_inflight(const struct http_server *srv);
-/* Stops everything; requests still in progress are aborted (their routes roll back). */
+/* Stops everything, in an order that never touches freed memory: both listeners stop
+ * accepting, the lanes refuse new jobs and finish the queued ones (their connections resume),
+ * the daemons close what is left (routes roll back), then the lanes are freed. */
 void http_server_stop(struct http_server *srv);
 /* The public listening socket (for a self-upgrade to inherit); -1 after quiesce. */
 int http_server_listen_fd(const struct http_server *srv);
@@ -140,10 +181,14 @@ void http_add_header(struct http_req *req, const char *name, const char *value);
 /* A request header, or NULL. */
 const char *http_header(struct http_req *req, const char *name);
 
-/* Suspends the connection and queues fn for a worker. Returns 0, or -1 when the queue is
- * full (a 503 with Retry-After has then been set). */
+/* Suspends the connection and queues fn on the lane flags name. Returns 0, or -1 when that
+ * lane's queue is full or stopped (a 503 with Retry-After has then been set). After 0 the
+ * caller must not touch req: the job owns it until the connection resumes. */
 int http_defer(struct http_req *req, http_work_fn fn, unsigned flags);
-/* From a worker: resumes the connection so its next step (or response) runs. */
-void http_resume(struct http_req *req);
+/* Moves the life cycle (see enum http_req_state). false (and, in the sanitizer build, an
+ * abort) when the move is not allowed. HTTP thread only. */
+bool http_req_set_state(struct http_req *req, enum http_req_state to);
+
+
 
 #endif

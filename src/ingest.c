@@ -331,7 +331,7 @@ void ingest_on_body(struct http_req *req, const char *data, size_t len)
         http_respond_error(req, 500, "Out of memory"); /* on_free rolls back */
         return;
     }
-    if (http_defer(req, ingest_chunk_work, 0) != 0)
+    if (http_defer(req, ingest_chunk_work, WORK_LANE_BATCH) != 0)
         ingest_queue_full(b); /* 503 answered by http_defer; ingest_on_free rolls back */
 }
 
@@ -400,7 +400,7 @@ void ingest_on_end(struct http_req *req)
         return;
     }
     if (b->phase == INGEST_COPYING || b->phase == INGEST_BEGIN) {
-        if (http_defer(req, ingest_finish_work, 0) != 0)
+        if (http_defer(req, ingest_finish_work, WORK_LANE_COMMIT) != 0)
             ingest_queue_full(b);
         return;
     }

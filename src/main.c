@@ -138,10 +138,12 @@ static int main_shutdown(sigset_t *sigs, enum main_stop_mode mode)
             main_reap();
     }
     long left = http_server_connections(APP.srv);
-    http_server_stop(APP.srv);
+    http_server_stop(APP.srv); /* no request and no lane job is left after this */
+    APP.srv = NULL;
     health_stop();
-    if (APP.read_pool != APP.pool)
+    if (APP.read_pool != APP.query_pool)
         db_pool_free(APP.read_pool);
+    db_pool_free(APP.query_pool);
     db_pool_free(APP.pool);
     LOG_INFO("shutdown: done in %.3f s (%ld idle connections closed)", main_elapsed_s(t0), left);
     return 0;
@@ -194,20 +196,28 @@ static int main_serve(int argc, char **argv)
         LOG_ERROR("ingest tokens: %s", err);
         return 1;
     }
+    /* The primary's connections split by lane (config_load checked that both get some): the
+     * read lane's own, and the batches' (RATES_POOL_SIZE - RATES_WORKERS). */
     struct db_pool_settings ps = {
         .url = APP.cfg.database_url,
-        .size = (int)APP.cfg.pool_size,
+        .size = (int)APP.cfg.workers,
         .statement_timeout_ms = APP.cfg.statement_timeout_ms,
         .connect_timeout_s = APP.cfg.connect_timeout_s,
         .application_name = "ratesd",
+        .metric = POOL_PRIMARY,
     };
+    APP.query_pool = db_pool_new(&ps);
+    ps.size = (int)(APP.cfg.pool_size - APP.cfg.workers);
+    ps.metric = POOL_BATCH;
     APP.pool = db_pool_new(&ps);
-    APP.read_pool = APP.pool;
+    APP.read_pool = APP.query_pool;
     if (APP.cfg.database_read_url && *APP.cfg.database_read_url) {
         ps.url = APP.cfg.database_read_url;
+        ps.size = (int)APP.cfg.workers;
+        ps.metric = POOL_READ;
         APP.read_pool = db_pool_new(&ps);
     }
-    if (!APP.pool || !APP.read_pool) {
+    if (!APP.pool || !APP.query_pool || !APP.read_pool) {
         LOG_ERROR("cannot create the database pool");
         return 1;
     }
@@ -222,12 +232,16 @@ static int main_serve(int argc, char **argv)
         .admin_fd = ninh >= 2 ? inherited[1] : -1,
         .http_threads = APP.cfg.http_threads,
         .workers = APP.cfg.workers,
+        .batch_workers = APP.cfg.batch_workers,
+        .commit_workers = APP.cfg.commit_workers,
         .queue_max = APP.cfg.queue_max,
         .max_connections = APP.cfg.max_connections,
         .max_connections_per_ip = APP.cfg.max_connections_per_ip,
         .connection_timeout_s = APP.cfg.connection_timeout_s,
         .pool_wait_ms = APP.cfg.pool_wait_ms,
-        .pool = APP.pool,
+        .pool = APP.query_pool,
+        .batch_pool = APP.pool,
+        .read_pool = APP.read_pool,
         .routes = routes,
         .route_count = routes_count,
     };

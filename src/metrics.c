@@ -41,11 +41,17 @@ static const char *const outcome_names[BATCH_OUTCOME_COUNT] = { "committed", "re
 static atomic_uint_fast64_t requests[ROUTE_COUNT][STATUS_COUNT];
 static struct hist request_hist[ROUTE_COUNT];
 static atomic_int inflight;
-static atomic_long pool_size, pool_in_use;
-static struct hist pool_wait_hist;
+static const char *const pool_names[POOL_COUNT] = { "primary", "batch", "read" };
+static const char *const lane_names[LANE_COUNT] = { "read", "batch", "commit" };
+static atomic_bool pool_present[POOL_COUNT];
+static atomic_long pool_size[POOL_COUNT], pool_in_use[POOL_COUNT];
+static struct hist pool_wait_hist[POOL_COUNT];
+static atomic_long lane_workers[LANE_COUNT];
+static atomic_int lane_depth[LANE_COUNT], lane_busy[LANE_COUNT];
+static struct hist lane_wait_hist[LANE_COUNT];
+static atomic_uint_fast64_t lane_rejects[LANE_COUNT];
 static struct hist db_query_hist;
-static atomic_uint_fast64_t db_errors, db_reconnects, overload_rejects;
-static atomic_int queue_depth;
+static atomic_uint_fast64_t db_errors, db_reconnects;
 static atomic_uint_fast64_t batches[BATCH_OUTCOME_COUNT];
 static atomic_uint_fast64_t batch_rows, batch_bytes;
 static struct hist batch_hist;
@@ -74,7 +80,10 @@ void metrics_init(void)
 {
     for (int r = 0; r < ROUTE_COUNT; r++)
         hist_init(&request_hist[r], http_bounds, (int)ARRAY_LEN(http_bounds));
-    hist_init(&pool_wait_hist, db_bounds, (int)ARRAY_LEN(db_bounds));
+    for (int p = 0; p < POOL_COUNT; p++)
+        hist_init(&pool_wait_hist[p], db_bounds, (int)ARRAY_LEN(db_bounds));
+    for (int l = 0; l < LANE_COUNT; l++)
+        hist_init(&lane_wait_hist[l], db_bounds, (int)ARRAY_LEN(db_bounds));
     hist_init(&db_query_hist, db_bounds, (int)ARRAY_LEN(db_bounds));
     hist_init(&batch_hist, batch_bounds, (int)ARRAY_LEN(batch_bounds));
     start_time_s = (double)clock_wall_ns() / 1e9;
@@ -93,17 +102,41 @@ void metrics_request_done(int route, int status, uint64_t duration_ns)
 }
 
 void metrics_inflight_add(int delta) { atomic_fetch_add(&inflight, delta); }
-void metrics_pool_set(long size, long in_use)
+static int metrics_pool_index(int pool)
 {
-    atomic_store(&pool_size, size);
-    atomic_store(&pool_in_use, in_use);
+    return pool >= 0 && pool < POOL_COUNT ? pool : POOL_PRIMARY;
 }
-void metrics_pool_wait(uint64_t ns) { hist_observe(&pool_wait_hist, ns); }
+
+static int metrics_lane_index(int lane)
+{
+    return lane >= 0 && lane < LANE_COUNT ? lane : LANE_READ;
+}
+
+void metrics_pool_set(int pool, long size, long in_use)
+{
+    pool = metrics_pool_index(pool);
+    atomic_store(&pool_present[pool], true);
+    atomic_store(&pool_size[pool], size);
+    atomic_store(&pool_in_use[pool], in_use);
+}
+void metrics_pool_wait(int pool, uint64_t ns)
+{
+    hist_observe(&pool_wait_hist[metrics_pool_index(pool)], ns);
+}
+const char *metrics_lane_name(int lane) { return lane_names[metrics_lane_index(lane)]; }
+void metrics_lane_workers_set(int lane, long n) { atomic_store(&lane_workers[metrics_lane_index(lane)], n); }
+void metrics_lane_queued(int lane) { atomic_fetch_add(&lane_depth[metrics_lane_index(lane)], 1); }
+void metrics_lane_dequeued(int lane, uint64_t waited_ns)
+{
+    lane = metrics_lane_index(lane);
+    atomic_fetch_sub(&lane_depth[lane], 1);
+    hist_observe(&lane_wait_hist[lane], waited_ns);
+}
+void metrics_lane_busy_add(int lane, int delta) { atomic_fetch_add(&lane_busy[metrics_lane_index(lane)], delta); }
+void metrics_rejected_overload(int lane) { atomic_fetch_add(&lane_rejects[metrics_lane_index(lane)], 1); }
 void metrics_db_query(uint64_t ns) { hist_observe(&db_query_hist, ns); }
 void metrics_db_error(void) { atomic_fetch_add(&db_errors, 1); }
 void metrics_db_reconnect(void) { atomic_fetch_add(&db_reconnects, 1); }
-void metrics_queue_depth_add(int delta) { atomic_fetch_add(&queue_depth, delta); }
-void metrics_rejected_overload(void) { atomic_fetch_add(&overload_rejects, 1); }
 void metrics_batch_inflight_add(int delta) { atomic_fetch_add(&batch_inflight, delta); }
 void metrics_connections_add(bool admin, int delta) { atomic_fetch_add(&connections[admin], delta); }
 void metrics_connection_refused(void) { atomic_fetch_add(&connections_refused, 1); }
@@ -147,6 +180,65 @@ static int render_hist(struct dynbuf *o, const char *name, const char *labels, s
                              labels, (unsigned long long)cum);
     return dynbuf_printf(o, "%s_sum %.9f\n%s_count %llu\n", name, sum, name,
                          (unsigned long long)cum);
+}
+
+/* Per lane (src/workers.h): workers, queue depth, busy workers, queue wait, 503s. */
+static int render_lanes(struct dynbuf *o)
+{
+    int rc = 0;
+    rc |= render_head(o, "rates_lane_workers", "gauge", "Worker threads of a lane.");
+    for (int l = 0; l < LANE_COUNT; l++)
+        rc |= dynbuf_printf(o, "rates_lane_workers{lane=\"%s\"} %ld\n", lane_names[l],
+                            atomic_load(&lane_workers[l]));
+    rc |= render_head(o, "rates_lane_busy_workers", "gauge", "Workers of a lane running a job.");
+    for (int l = 0; l < LANE_COUNT; l++)
+        rc |= dynbuf_printf(o, "rates_lane_busy_workers{lane=\"%s\"} %d\n", lane_names[l],
+                            atomic_load(&lane_busy[l]));
+    rc |= render_head(o, "rates_lane_queue_depth", "gauge", "Jobs waiting for a worker of a lane.");
+    for (int l = 0; l < LANE_COUNT; l++)
+        rc |= dynbuf_printf(o, "rates_lane_queue_depth{lane=\"%s\"} %d\n", lane_names[l],
+                            atomic_load(&lane_depth[l]));
+    rc |= render_head(o, "rates_lane_wait_seconds", "histogram",
+                      "Time a job waited in a lane's queue for a worker.");
+    for (int l = 0; l < LANE_COUNT; l++) {
+        char labels[32];
+        snprintf(labels, sizeof labels, "lane=\"%s\"", lane_names[l]);
+        rc |= render_hist(o, "rates_lane_wait_seconds", labels, &lane_wait_hist[l]);
+    }
+    rc |= render_head(o, "rates_overload_rejections_total", "counter",
+                      "Requests refused with 503 because a lane's queue was full.");
+    for (int l = 0; l < LANE_COUNT; l++)
+        rc |= dynbuf_printf(o, "rates_overload_rejections_total{lane=\"%s\"} %llu\n",
+                            lane_names[l], (unsigned long long)atomic_load(&lane_rejects[l]));
+    return rc ? -1 : 0;
+}
+
+/* Per pool: primary (read lane), batch (primary connections of the batch lanes), read
+ * (replicas, only when RATES_DATABASE_READ_URL is set). */
+static int render_pools(struct dynbuf *o)
+{
+    int rc = 0;
+    rc |= render_head(o, "rates_db_pool_size", "gauge", "Configured database connections, by pool.");
+    for (int p = 0; p < POOL_COUNT; p++)
+        if (atomic_load(&pool_present[p]))
+            rc |= dynbuf_printf(o, "rates_db_pool_size{pool=\"%s\"} %ld\n", pool_names[p],
+                                atomic_load(&pool_size[p]));
+    rc |= render_head(o, "rates_db_pool_in_use", "gauge",
+                      "Database connections checked out, by pool.");
+    for (int p = 0; p < POOL_COUNT; p++)
+        if (atomic_load(&pool_present[p]))
+            rc |= dynbuf_printf(o, "rates_db_pool_in_use{pool=\"%s\"} %ld\n", pool_names[p],
+                                atomic_load(&pool_in_use[p]));
+    rc |= render_head(o, "rates_db_pool_wait_seconds", "histogram",
+                      "Wait for a pooled database connection, by pool.");
+    for (int p = 0; p < POOL_COUNT; p++) {
+        if (!atomic_load(&pool_present[p]))
+            continue;
+        char labels[32];
+        snprintf(labels, sizeof labels, "pool=\"%s\"", pool_names[p]);
+        rc |= render_hist(o, "rates_db_pool_wait_seconds", labels, &pool_wait_hist[p]);
+    }
+    return rc ? -1 : 0;
 }
 
 static int render_process(struct dynbuf *o)
@@ -232,20 +324,8 @@ int metrics_render(struct dynbuf *o)
                       "Connections answered 503 because the connection limit was reached.");
     rc |= dynbuf_printf(o, "rates_http_connections_refused_total %llu\n",
                         (unsigned long long)atomic_load(&connections_refused));
-    rc |= render_head(o, "rates_work_queue_depth", "gauge",
-                      "Requests waiting for a database worker.");
-    rc |= dynbuf_printf(o, "rates_work_queue_depth %d\n", atomic_load(&queue_depth));
-    rc |= render_head(o, "rates_overload_rejections_total", "counter",
-                      "Requests refused with 503 because the work queue was full.");
-    rc |= dynbuf_printf(o, "rates_overload_rejections_total %llu\n",
-                        (unsigned long long)atomic_load(&overload_rejects));
-    rc |= render_head(o, "rates_db_pool_size", "gauge", "Configured database connections.");
-    rc |= dynbuf_printf(o, "rates_db_pool_size %ld\n", atomic_load(&pool_size));
-    rc |= render_head(o, "rates_db_pool_in_use", "gauge", "Database connections checked out.");
-    rc |= dynbuf_printf(o, "rates_db_pool_in_use %ld\n", atomic_load(&pool_in_use));
-    rc |= render_head(o, "rates_db_pool_wait_seconds", "histogram",
-                      "Wait for a pooled database connection.");
-    rc |= render_hist(o, "rates_db_pool_wait_seconds", "", &pool_wait_hist);
+    rc |= render_lanes(o);
+    rc |= render_pools(o);
     rc |= render_head(o, "rates_db_query_duration_seconds", "histogram",
                       "Duration of read queries at the database.");
     rc |= render_hist(o, "rates_db_query_duration_seconds", "", &db_query_hist);

@@ -33,16 +33,26 @@ enum metrics_batch_outcome {
     BATCH_OUTCOME_COUNT
 };
 
+/* Lanes of database work (src/workers.h) and connection pools: fixed label sets. */
+enum metrics_lane { LANE_READ = 0, LANE_BATCH, LANE_COMMIT, LANE_COUNT };
+enum metrics_pool { POOL_PRIMARY = 0, POOL_BATCH, POOL_READ, POOL_COUNT };
+
 void metrics_init(void);
 void metrics_request_done(int route, int status, uint64_t duration_ns);
 void metrics_inflight_add(int delta);
-void metrics_pool_set(long size, long in_use);
-void metrics_pool_wait(uint64_t ns);
+/* pool is an enum metrics_pool. */
+void metrics_pool_set(int pool, long size, long in_use);
+void metrics_pool_wait(int pool, uint64_t ns);
 void metrics_db_query(uint64_t ns);
 void metrics_db_error(void);
 void metrics_db_reconnect(void);
-void metrics_queue_depth_add(int delta);
-void metrics_rejected_overload(void);
+/* lane is an enum metrics_lane. */
+const char *metrics_lane_name(int lane);
+void metrics_lane_workers_set(int lane, long n);
+void metrics_lane_queued(int lane);
+void metrics_lane_dequeued(int lane, uint64_t waited_ns);
+void metrics_lane_busy_add(int lane, int delta);
+void metrics_rejected_overload(int lane);
 void metrics_batch_done(int outcome, uint64_t rows, uint64_t bytes, uint64_t duration_ns);
 void metrics_batch_inflight_add(int delta);
 /* Open HTTP connections per listener, and connections refused over the soft limit. */

@@ -1,82 +1,23 @@
-/* workers.c: N threads serving a bounded FIFO of suspended requests. */
+/* workers.c: a lane: N threads serving a bounded FIFO of jobs (see workers.h). */
 #include "workers.h"
 
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
-#include "app.h"
-#include "db.h"
-#include "http.h"
 #include "log.h"
 #include "metrics.h"
 
 struct workers {
     pthread_mutex_t lock;
     pthread_cond_t ready;
-    struct http_req *head, *tail;
+    struct workers_job *head, *tail; /* jobs owned by their submitters */
     long depth, max;
-    bool stopping;
-    struct db_pool *pool;
-    long pool_wait_ms;
+    bool stopping, joined;
+    int lane;                        /* enum metrics_lane */
     long nthreads;
-    pthread_t *threads;
+    pthread_t *threads;              /* owned, nthreads started */
 };
-
-/* True when conn is a standby that has not yet replayed lsn (or cannot tell): the read must
- * then go to the primary to see the client's own write. */
-static bool workers_replica_behind(struct db_conn *conn, const char *lsn)
-{
-    const char *params[1] = { lsn };
-    PGresult *r = PQexecParams(conn->pg,
-                               "SELECT pg_is_in_recovery() AND "
-                               "coalesce(pg_last_wal_replay_lsn() < $1::pg_lsn, true)",
-                               1, NULL, params, NULL, NULL, 0);
-    bool behind = PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
-                  strcmp(PQgetvalue(r, 0, 0), "f") != 0;
-    PQclear(r);
-    return behind;
-}
-
-/* WORK_DB takes a connection of the primary pool, WORK_DB_READ one of the read pool (the
- * same pool when no RATES_DATABASE_READ_URL is set). */
-static int workers_acquire(struct workers *w, struct http_req *req, struct db_pool **pool,
-                           struct db_conn **conn, char *err, size_t errcap)
-{
-    *pool = (req->work_flags & WORK_DB_READ) && APP.read_pool ? APP.read_pool : w->pool;
-    int rc = db_pool_acquire(*pool, w->pool_wait_ms, conn, err, errcap);
-    if (rc != DB_OK || *pool == w->pool || !req->min_lsn[0] ||
-        !workers_replica_behind(*conn, req->min_lsn))
-        return rc;
-    db_pool_release(*pool, *conn);
-    *conn = NULL;
-    *pool = w->pool;
-    return db_pool_acquire(*pool, w->pool_wait_ms, conn, err, errcap);
-}
-
-static void workers_run_one(struct workers *w, struct http_req *req)
-{
-    struct db_conn *conn = NULL;
-    struct db_pool *pool = w->pool;
-    if (req->work_flags & (WORK_DB | WORK_DB_READ)) {
-        char err[512];
-        int rc = workers_acquire(w, req, &pool, &conn, err, sizeof err);
-        if (rc != DB_OK) {
-            str_copy(req->note, sizeof req->note, err);
-            http_add_header(req, "Retry-After", "1");
-            http_respond_error(req, 503, rc == DB_ERR_TIMEOUT ? "Service overloaded, retry later"
-                                                              : "Database unavailable");
-            http_resume(req);
-            return;
-        }
-    }
-    req->work(req, conn);
-    if (conn)
-        db_pool_release(pool, conn);
-    http_resume(req);
-}
 
 static void *workers_main(void *arg)
 {
@@ -85,24 +26,26 @@ static void *workers_main(void *arg)
         pthread_mutex_lock(&w->lock);
         while (!w->head && !w->stopping)
             pthread_cond_wait(&w->ready, &w->lock);
-        struct http_req *req = w->head;
-        if (!req) {
+        struct workers_job *job = w->head;
+        if (!job) {
             pthread_mutex_unlock(&w->lock);
             return NULL;
         }
-        w->head = req->next;
+        w->head = job->next;
         if (!w->head)
             w->tail = NULL;
         w->depth--;
         pthread_mutex_unlock(&w->lock);
-        metrics_queue_depth_add(-1);
-        req->next = NULL;
-        workers_run_one(w, req);
+        job->next = NULL;
+        metrics_lane_dequeued(w->lane, clock_mono_ns() - job->enqueued_ns);
+        metrics_lane_busy_add(w->lane, 1);
+        job->run(job);
+        metrics_lane_busy_add(w->lane, -1);
+        job->done(job); /* may free job: not touched below */
     }
 }
 
-struct workers *workers_start(long threads, long queue_max, struct db_pool *pool,
-                              long pool_wait_ms)
+struct workers *workers_start(int lane, long threads, long queue_max)
 {
     struct workers *w = calloc(1, sizeof *w);
     if (!w)
@@ -115,41 +58,46 @@ struct workers *workers_start(long threads, long queue_max, struct db_pool *pool
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->ready, NULL);
     w->max = queue_max;
-    w->pool = pool;
-    w->pool_wait_ms = pool_wait_ms;
+    w->lane = lane;
     for (long i = 0; i < threads; i++) {
         if (pthread_create(&w->threads[i], NULL, workers_main, w) != 0) {
-            LOG_ERROR("cannot start worker thread %ld", i);
+            LOG_ERROR("cannot start worker thread %ld of lane %s", i, metrics_lane_name(lane));
             break;
         }
         w->nthreads++;
     }
+    if (w->nthreads == 0) {
+        workers_free(w);
+        return NULL;
+    }
+    metrics_lane_workers_set(lane, w->nthreads);
     return w;
 }
 
-int workers_submit(struct workers *w, struct http_req *req)
+int workers_submit(struct workers *w, struct workers_job *job)
 {
     pthread_mutex_lock(&w->lock);
     if (w->depth >= w->max || w->stopping) {
         pthread_mutex_unlock(&w->lock);
         return -1;
     }
-    req->next = NULL;
+    job->next = NULL;
+    job->enqueued_ns = clock_mono_ns();
     if (w->tail)
-        w->tail->next = req;
+        w->tail->next = job;
     else
-        w->head = req;
-    w->tail = req;
+        w->head = job;
+    w->tail = job;
     w->depth++;
+    metrics_lane_queued(w->lane);
     pthread_cond_signal(&w->ready);
     pthread_mutex_unlock(&w->lock);
-    metrics_queue_depth_add(1);
     return 0;
 }
 
 void workers_stop(struct workers *w)
 {
-    if (!w)
+    if (!w || w->joined)
         return;
     pthread_mutex_lock(&w->lock);
     w->stopping = true;
@@ -157,6 +105,14 @@ void workers_stop(struct workers *w)
     pthread_mutex_unlock(&w->lock);
     for (long i = 0; i < w->nthreads; i++)
         pthread_join(w->threads[i], NULL);
+    w->joined = true;
+}
+
+void workers_free(struct workers *w)
+{
+    if (!w)
+        return;
+    workers_stop(w);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->ready);
     free(w->threads);
