@@ -154,16 +154,22 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     changed text[];
 BEGIN
-    PERFORM pg_catalog.pg_advisory_xact_lock(72730015);
-    SELECT pg_catalog.array_agg(DISTINCT c.code) INTO changed
-      FROM ((SELECT w.code, w.node FROM public.rates_nodes_wanted() w
-             EXCEPT SELECT m.code, m.node FROM public.rates_nodes m)
-            UNION ALL
-            (SELECT m.code, m.node FROM public.rates_nodes m
-             EXCEPT SELECT w.code, w.node FROM public.rates_nodes_wanted() w)) c;
-    IF changed IS NULL THEN
-        RETURN NULL;
-    END IF;
+    -- Twice: a statement that changes no node (a port renamed, a name edited) returns
+    -- without waiting for the batches in flight; one that does re-reads under the lock.
+    FOR pass IN 1..2 LOOP
+        IF pass = 2 THEN
+            PERFORM pg_catalog.pg_advisory_xact_lock(72730015);
+        END IF;
+        SELECT pg_catalog.array_agg(DISTINCT c.code) INTO changed
+          FROM ((SELECT w.code, w.node FROM public.rates_nodes_wanted() w
+                 EXCEPT SELECT m.code, m.node FROM public.rates_nodes m)
+                UNION ALL
+                (SELECT m.code, m.node FROM public.rates_nodes m
+                 EXCEPT SELECT w.code, w.node FROM public.rates_nodes_wanted() w)) c;
+        IF changed IS NULL THEN
+            RETURN NULL;
+        END IF;
+    END LOOP;
     PERFORM public.rates_daily_add_prices(changed, -1);
     DELETE FROM public.rates_nodes m WHERE m.code = ANY (changed);
     INSERT INTO public.rates_nodes (code, node)
