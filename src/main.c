@@ -21,6 +21,7 @@
 #include "migrate.h"
 #include "notify.h"
 #include "rates.h"
+#include "reload.h"
 #include "routes.h"
 #include "upgrade.h"
 
@@ -45,24 +46,10 @@ static int main_migrate(void)
     return 0;
 }
 
-/* SIGHUP: re-read the layers and apply what may change at run time. */
+/* SIGHUP: re-read the layers and apply what may change at run time (src/reload.c). */
 static void main_reload(int argc, char **argv)
 {
-    struct config fresh;
-    char err[1024];
-    if (config_load(&fresh, argc, (const char *const *)argv, main_getenv, err, sizeof err) != CONFIG_OK) {
-        LOG_ERROR("reload refused, keeping the running configuration: %s", err);
-        config_free(&fresh); /* what the layers set before the error */
-        return;
-    }
-    log_set_level(log_level_parse(fresh.log_level));
-    /* Tokens are swapped atomically: a request holds either the old or the new set. */
-    bool tokens_ok = auth_set_tokens(fresh.ingest_tokens, fresh.ingest_open, err, sizeof err) == 0;
-    if (!tokens_ok)
-        LOG_ERROR("reload: ingest tokens refused, keeping the previous ones: %s", err);
-    LOG_INFO("reloaded: log_level=%s ingest_tokens=%s", fresh.log_level,
-             tokens_ok ? "replaced" : "unchanged");
-    config_free(&fresh);
+    (void)reload_run(&APP.cfg, argc, argv, main_getenv);
 }
 
 static double main_elapsed_s(uint64_t since)
