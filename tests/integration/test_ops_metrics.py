@@ -19,7 +19,9 @@ FAMILIES = [
     "rates_db_errors_total", "rates_db_reconnects_total", "rates_batches_total",
     "rates_batch_rows_total", "rates_batch_bytes_total", "rates_batch_duration_seconds",
     "rates_batches_in_flight", "process_resident_memory_bytes", "process_cpu_seconds_total",
-    "process_open_fds", "process_start_time_seconds",
+    "process_open_fds", "process_start_time_seconds", "rates_lane_workers",
+    "rates_lane_busy_workers", "rates_lane_queue_depth", "rates_lane_wait_seconds",
+    "rates_overload_rejections_total",
 ]
 
 
@@ -84,10 +86,23 @@ def test_counters_move(admin_server, need_dump):
     assert d('rates_http_request_duration_seconds_count{route="/rates"}') == 3
     assert d('rates_http_requests_total{route="other",status="404"}') == 1
     assert d("rates_db_query_duration_seconds_count") >= 3
-    assert d("rates_db_pool_wait_seconds_count") >= 3
+    assert d('rates_db_pool_wait_seconds_count{pool="primary"}') >= 3
+    # Reads ran in the read lane, with the read lane's own connections (issue 13).
+    assert d('rates_lane_wait_seconds_count{lane="read"}') >= 3
+    assert d('rates_lane_wait_seconds_count{lane="batch"}') == 0
     # The scrape on the admin listener is counted there too, once per scrape.
     assert d('rates_http_requests_total{route="/metrics",status="200"}') == 1
-    assert b["rates_db_pool_size"] == 8 and b["rates_db_pool_in_use"] == 0
+    # The primary's 8 connections split by lane: the 4 read workers', the 4 batches'.
+    assert b['rates_db_pool_size{pool="primary"}'] == 4
+    assert b['rates_db_pool_size{pool="batch"}'] == 4
+    assert b['rates_db_pool_in_use{pool="primary"}'] == 0
+    assert b['rates_db_pool_in_use{pool="batch"}'] == 0
+    assert 'rates_db_pool_size{pool="read"}' not in b  # no replica configured
+    assert b['rates_lane_workers{lane="read"}'] == 4
+    assert b['rates_lane_workers{lane="batch"}'] == 2
+    assert b['rates_lane_workers{lane="commit"}'] == 1
+    assert b['rates_lane_busy_workers{lane="read"}'] == 0
+    assert b['rates_lane_queue_depth{lane="read"}'] == 0
     if ops_util.batches_available(port):
         _, b = _settled(admin_server.admin_port)
         st = ops_util.small_batch(port)
@@ -101,6 +116,14 @@ def test_counters_move(admin_server, need_dump):
                 b['rates_batches_total{outcome="committed"}'] == 1
             assert c["rates_batch_rows_total"] - b["rates_batch_rows_total"] == 5
             assert c["rates_batch_duration_seconds_count"] > b["rates_batch_duration_seconds_count"]
+            # The batch's chunks ran in the batch lane, its commit in the commit lane, on a
+            # connection of the batch pool.
+            assert c['rates_lane_wait_seconds_count{lane="batch"}'] > \
+                b['rates_lane_wait_seconds_count{lane="batch"}']
+            assert c['rates_lane_wait_seconds_count{lane="commit"}'] == \
+                b['rates_lane_wait_seconds_count{lane="commit"}'] + 1
+            assert c['rates_db_pool_wait_seconds_count{pool="batch"}'] > \
+                b['rates_db_pool_wait_seconds_count{pool="batch"}']
 
 
 def test_health_bodies_on_both_listeners(admin_server):
@@ -115,3 +138,17 @@ def test_health_bodies_on_both_listeners(admin_server):
     # Only health and metrics on the admin listener.
     st, _, _ = harness.request("GET", RATES_Q, port=admin_server.admin_port)
     assert st == 404
+
+
+@pytest.mark.parametrize("env", [
+    {"RATES_POOL_SIZE": "8", "RATES_WORKERS": "8", "RATES_MAX_CONCURRENT_BATCHES": "4"},
+    {"RATES_POOL_SIZE": "7"},
+])
+def test_lanes_that_cannot_hold_a_connection_are_refused(env):
+    """Issue 13: a pool smaller than the read lane's workers + one connection per batch is
+    refused at start with exit 2 and a message that says what to change."""
+    r = subprocess.run([harness.RATES_BIN], env=harness.server_env(
+        dict(env, RATES_LISTEN=f"127.0.0.1:{harness.free_port()}")),
+        capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "pool_size" in r.stderr and "RATES_POOL_SIZE" in r.stderr, r.stderr
