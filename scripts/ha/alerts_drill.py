@@ -198,7 +198,7 @@ scrape_configs:
             except subprocess.TimeoutExpired:
                 pr.kill()
         hook.shutdown()
-        left = st.down(purge=False)
+        left = st.down()
         if left:
             report["left_behind"] = left
         if report.get("expected_fired"):

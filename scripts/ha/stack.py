@@ -507,8 +507,10 @@ class Stack:
         wait_until("replicas streaming, one synchronous", self.healthy, 120, 0.25)
         self.backrest("backup", "--type=full", node="n1")
         self.start_haproxy()
-        wait_until("haproxy write endpoint", lambda: any(
-            v.startswith("UP") for v in self.haproxy_stats("pg_primary").values()), 20)
+        lead = self.leader()
+        wait_until("haproxy endpoints (leader for writes, replicas only for reads)", lambda: (
+            self.haproxy_stats("pg_primary").get(lead, "").startswith("UP") and
+            self.haproxy_stats("pg_replicas").get(lead, "UP").startswith("DOWN")), 20)
         for r in RATESDS:
             self.start_ratesd(r)
         wait_until("ratesd in rotation", lambda: all(
@@ -627,10 +629,18 @@ class Stack:
         for name, port in self.st.get("ports", {}).items():
             if port_open(port):
                 left.append(f"port {port} ({name}) still listening")
+        # etcd's data on tmpfs goes in any case (nothing to debug there, and it holds memory).
+        if not left and self.st.get("tmpfs", "").startswith(("/dev/shm/rates-ha-",
+                                                              "/tmp/rates-ha-")):
+            shutil.rmtree(self.st["tmpfs"], ignore_errors=True)
         if purge:
-            if self.st.get("tmpfs", "").startswith(("/dev/shm/rates-ha-", "/tmp/rates-ha-")):
-                shutil.rmtree(self.st["tmpfs"], ignore_errors=True)
             shutil.rmtree(self.dir, ignore_errors=True)
+            parent = os.path.dirname(self.dir)
+            if os.path.basename(parent).startswith("rates-ha-"):  # the drills' temp dir
+                try:
+                    os.rmdir(parent)
+                except OSError:
+                    pass
         return left
 
 

@@ -28,6 +28,25 @@ def no_server_errors(s):
     assert not probs, probs
 
 
+def test_hardening(ha_stack):
+    """Patroni's unsafe endpoints need credentials, etcd refuses writes without them, and
+    PostgreSQL has what pg_rewind needs."""
+    import stack
+    s = ha_stack
+    lead = s.leader()
+    body = json.dumps({"leader": lead, "candidate": "nobody"}).encode()
+    st, _ = stack.http_get(s.rest_url(lead) + "/switchover", method="POST", body=body)
+    assert st == 401, st
+    st, _ = stack.http_get(s.rest_url(lead) + "/switchover", method="POST", body=body,
+                           auth=s.rest_auth)
+    assert st not in (0, 200, 401, 403), st  # authenticated; refused for the unknown candidate
+    with pytest.raises(RuntimeError):
+        s.etcdctl("put", "/service/rates/leader", "intruder", auth=False)
+    assert s.etcdctl("get", "/service/rates/leader", "--print-value-only").strip() == lead
+    assert s.psql("SHOW wal_log_hints") == "on"
+    assert s.psql("SHOW synchronous_standby_names") != ""
+
+
 def test_read_your_writes_through_the_read_endpoint(ha_stack):
     """/rates reads a replica through HAProxy's read endpoint; with replay paused there a read
     is stale unless it asks for the primary (Rates-Consistency) or names the WAL position it
