@@ -435,11 +435,15 @@ int main(int argc, char **argv)
             rc = date_parse_strict(optarg, strlen(optarg), &start);
             break;
         default: /* getopt_long has printed why */
-            fputs("Try 'rates-gen --help'.\n", stderr);
+            fputs("rates-gen: bad argument. Try 'rates-gen --help'.\n", stderr);
             return 2;
         }
         if (rc != 0) {
-            fprintf(stderr, "rates-gen: bad value for %s: %s\n", argv[optind - 1], optarg);
+            const char *name = "?";
+            for (const struct option *o = gen_options; o->name; o++)
+                if (o->val == c)
+                    name = o->name;
+            fprintf(stderr, "rates-gen: bad argument: --%s %s\n", name, optarg);
             fputs("Try 'rates-gen --help'.\n", stderr);
             return 2;
         }
