@@ -38,7 +38,9 @@ fi
 
 if ! command -v mandoc >/dev/null 2>&1; then
     add_case man_lint 1 "mandoc is not installed (scripts/packages-test.txt)"
-elif msg=$(make -s BUILD="$build" man 2>&1 && mandoc -T lint -W warning "$build"/man/* 2>&1) && [ -z "$msg" ]; then
+elif ! msg=$(make -s BUILD="$build" man 2>&1); then
+    add_case man_lint 1 "make man failed: $msg"
+elif msg=$(mandoc -T lint -W warning "$build"/man/* 2>&1) && [ -z "$msg" ]; then
     add_case man_lint 0 ""
 else
     add_case man_lint 1 "$msg"
