@@ -80,12 +80,21 @@ static const struct opt_def opts[] = {
     { "max_connections", "RATES_MAX_CONNECTIONS", "--max-connections", OPT_INT, 1, 1000000,
       "1024", 0, OFF(max_connections), NULL, "Concurrent HTTP connections per listener." },
     { "max_connections_per_ip", "RATES_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip",
-      OPT_INT, 0, 1000000, "0", 0, OFF(max_connections_per_ip), NULL,
+      OPT_INT, 0, 1000000, "256", 0, OFF(max_connections_per_ip), NULL,
       "Connections from one client address on the public listener, beyond which new ones are "
-      "closed at once (slowloris); 0: no limit. Leave 0 behind a load balancer." },
+      "closed at once (slowloris); 0: no limit. Set 0 (or the balancer's own per-client limit "
+      "times its instances) behind a load balancer or NAT: every client shares its address." },
     { "connection_timeout_s", "RATES_CONNECTION_TIMEOUT_S", "--connection-timeout-s", OPT_INT,
       1, 86400, "30", 0, OFF(connection_timeout_s), NULL,
-      "Idle HTTP connection timeout in seconds (also bounds slow headers)." },
+      "Idle HTTP connection timeout in seconds (any byte resets it: the head and send "
+      "deadlines bound slow clients)." },
+    { "header_timeout_s", "RATES_HEADER_TIMEOUT_S", "--header-timeout-s", OPT_INT, 1, 3600,
+      "10", 0, OFF(header_timeout_s), NULL,
+      "Deadline from accept to the end of the request headers, however the bytes trickle in "
+      "(on keep-alive: from the previous response, plus the idle timeout)." },
+    { "send_timeout_s", "RATES_SEND_TIMEOUT_S", "--send-timeout-s", OPT_INT, 1, 86400, "30", 0,
+      OFF(send_timeout_s), NULL,
+      "Deadline for a response to be fully sent (a client that does not read is closed)." },
     { "pool_wait_ms", "RATES_POOL_WAIT_MS", "--pool-wait-ms", OPT_INT, 1, 600000, "2000", 0,
       OFF(pool_wait_ms), NULL, "Longest wait for a pooled connection before 503." },
     { "statement_timeout_ms", "RATES_STATEMENT_TIMEOUT_MS", "--statement-timeout-ms", OPT_INT,

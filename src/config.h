@@ -21,6 +21,8 @@ struct config {
     long max_connections;
     long max_connections_per_ip;
     long connection_timeout_s;
+    long header_timeout_s;
+    long send_timeout_s;
     long pool_wait_ms;
     long statement_timeout_ms;
     long connect_timeout_s;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "deadline.h"
 #include "dynbuf.h"
 #include "listen.h"
 #include "log.h"
@@ -31,6 +32,8 @@ struct http_server {
     struct workers *lanes[LANE_COUNT]; /* owned: read, batch, commit */
     struct db_pool *pool, *batch_pool, *read_pool;
     long pool_wait_ms;
+    struct deadlines *deadlines; /* owned */
+    uint64_t head_ns, send_ns, idle_ns;
     const struct http_route *routes;
     int route_count;
     atomic_bool draining;   /* readiness off */
@@ -256,6 +259,13 @@ static int http_metric_of(const struct http_req *req)
     return req->route ? req->route->metric : ROUTE_OTHER;
 }
 
+static struct deadline_conn *http_deadline_of(struct MHD_Connection *con)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
 static enum MHD_Result http_queue(struct http_req *req)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(
@@ -279,6 +289,7 @@ static enum MHD_Result http_queue(struct http_req *req)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)req->status, resp);
     MHD_destroy_response(resp);
+    deadline_conn_set(http_deadline_of(req->conn), DEADLINE_SEND, req->srv->send_ns);
     http_req_set_state(req, HTTP_REQ_RESPONDED);
     return rc;
 }
@@ -347,6 +358,7 @@ static void http_job_run(struct workers_job *job)
 static void http_job_done(struct workers_job *job)
 {
     struct http_req *req = (struct http_req *)(void *)((char *)job - offsetof(struct http_req, job));
+    atomic_store_explicit(&req->job_done, true, memory_order_release);
     MHD_resume_connection(req->conn);
 }
 
@@ -379,6 +391,7 @@ int http_defer(struct http_req *req, http_work_fn fn, unsigned flags)
         return -1;
     }
     req->resume_to = from;
+    atomic_store_explicit(&req->job_done, false, memory_order_relaxed);
     req->job.run = http_job_run;
     req->job.done = http_job_done;
     /* Suspend before queueing, so that a fast job's resume always follows the suspend. */
@@ -421,10 +434,13 @@ static void *http_uri_log(void *cls, const char *uri, struct MHD_Connection *con
     return req;
 }
 
-/* True (and the state moved back) when req was deferred and has now been resumed. */
+/* False while req waits for its lane job. Once the job is done (the connection resumed),
+ * the state moves back to where it was deferred from. */
 static bool http_resumed(struct http_req *req)
 {
     if (req->state_ != HTTP_REQ_DEFERRED)
+        return true;
+    if (!atomic_load_explicit(&req->job_done, memory_order_acquire))
         return false;
     http_req_set_state(req, req->resume_to);
     return true;
@@ -438,8 +454,10 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *con, const 
     struct http_req *req = *con_cls;
     if (!req || !req->uri)
         return MHD_NO;
-    /* MHD calls us for a suspended connection only once it has been resumed. */
-    (void)http_resumed(req);
+    /* MHD may call again before a deferred job is done (data it still holds): consume nothing,
+     * the job owns req. */
+    if (!http_resumed(req))
+        return MHD_YES;
     if (req->state_ == HTTP_REQ_RESPONDED)
         return MHD_YES;
     if (req->state_ == HTTP_REQ_ACCEPTED) {
@@ -462,6 +480,8 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *con, const 
             return http_queue(req);
         }
         http_req_set_state(req, HTTP_REQ_ROUTED);
+        /* The head is in: a body keeps the idle-upload timeout, lane work has none. */
+        deadline_conn_set(http_deadline_of(con), DEADLINE_NONE, 0);
         http_route_find(req);
         /* Routes that take a body decide at once (auth, limits, 100-continue); the others
          * run on the next call, once MHD has the whole request, so that keep-alive holds. */
@@ -514,6 +534,10 @@ static void http_completed(void *cls, struct MHD_Connection *con, void **con_cls
         return;
     *con_cls = NULL;
     bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    /* Keep-alive: the next request's head must come within the idle timeout + the head's. */
+    if (ok)
+        deadline_conn_set(http_deadline_of(con), DEADLINE_HEAD,
+                          req->srv->idle_ns + req->srv->head_ns);
     if (req->route && req->route->on_free)
         req->route->on_free(req, ok && req->state_ == HTTP_REQ_RESPONDED);
     if (req->state_plain)
@@ -558,8 +582,14 @@ static void http_conn_notify(void *cls, struct MHD_Connection *con, void **socke
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
         int one = 1;
-        if (ci)
+        if (ci) {
             setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            *socket_ctx = deadline_conn_open(l->srv->deadlines, ci->connect_fd, l->srv->head_ns);
+        }
+    } else {
+        /* Before MHD closes the fd: the sweeper never shuts down a reused one. */
+        deadline_conn_close(*socket_ctx);
+        *socket_ctx = NULL;
     }
     if (!l->admin)
         atomic_fetch_add(&l->srv->pub_conns, d);
@@ -616,10 +646,19 @@ struct http_server *http_server_start(const struct http_server_settings *s, char
         snprintf(err, errcap, "out of memory");
         return NULL;
     }
+    srv->pub_fd = srv->admin_fd = -1;
     srv->pool = s->pool;
     srv->batch_pool = s->batch_pool ? s->batch_pool : s->pool;
     srv->read_pool = s->read_pool ? s->read_pool : s->pool;
     srv->pool_wait_ms = s->pool_wait_ms;
+    srv->head_ns = (uint64_t)s->header_timeout_s * 1000000000ull;
+    srv->send_ns = (uint64_t)s->send_timeout_s * 1000000000ull;
+    srv->idle_ns = (uint64_t)s->connection_timeout_s * 1000000000ull;
+    srv->deadlines = deadlines_start();
+    if (!srv->deadlines) {
+        snprintf(err, errcap, "cannot start the deadline sweeper");
+        goto fail;
+    }
     srv->routes = s->routes;
     srv->route_count = s->route_count;
     srv->max_connections = s->max_connections;
@@ -666,6 +705,7 @@ fail:
         MHD_stop_daemon(srv->pub);
     for (int l = 0; l < LANE_COUNT; l++)
         workers_free(srv->lanes[l]);
+    deadlines_free(srv->deadlines);
     if (srv->pub_fd >= 0 && s->listen_fd < 0)
         close(srv->pub_fd);
     if (srv->admin_fd >= 0 && s->admin_fd < 0)
@@ -744,5 +784,6 @@ void http_server_stop(struct http_server *srv)
     /* 4. No request can reach a lane any more: free them. */
     for (int l = 0; l < LANE_COUNT; l++)
         workers_free(srv->lanes[l]);
+    deadlines_free(srv->deadlines); /* every connection has closed */
     free(srv);
 }

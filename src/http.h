@@ -21,6 +21,7 @@
 #include "workers.h"
 
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -118,6 +119,10 @@ struct http_req {
     unsigned work_flags;
     char min_lsn[40];       /* WORK_DB_READ: the Rates-Min-LSN header, or empty */
     struct workers_job job; /* the deferred work, while DEFERRED */
+    atomic_bool job_done;   /* set by the lane after the job (then the connection resumes);
+                             * the one field the lane writes that the HTTP thread reads
+                             * before resuming: MHD may call the handler again while still
+                             * suspended (a chunked body's remaining data) */
 };
 
 struct http_server_settings {

@@ -225,6 +225,8 @@ static int main_serve(int argc, char **argv)
         .max_connections = APP.cfg.max_connections,
         .max_connections_per_ip = APP.cfg.max_connections_per_ip,
         .connection_timeout_s = APP.cfg.connection_timeout_s,
+        .header_timeout_s = APP.cfg.header_timeout_s,
+        .send_timeout_s = APP.cfg.send_timeout_s,
         .pool_wait_ms = APP.cfg.pool_wait_ms,
         .pool = APP.query_pool,
         .batch_pool = APP.pool,

@@ -59,6 +59,7 @@ static atomic_int batch_inflight;
 static double start_time_s;
 static atomic_long connections[2]; /* public, admin */
 static atomic_uint_fast64_t connections_refused;
+static atomic_uint_fast64_t deadline_closed[2]; /* send, head */
 
 static void hist_init(struct hist *h, const double *bounds, int n)
 {
@@ -140,6 +141,7 @@ void metrics_db_reconnect(void) { atomic_fetch_add(&db_reconnects, 1); }
 void metrics_batch_inflight_add(int delta) { atomic_fetch_add(&batch_inflight, delta); }
 void metrics_connections_add(bool admin, int delta) { atomic_fetch_add(&connections[admin], delta); }
 void metrics_connection_refused(void) { atomic_fetch_add(&connections_refused, 1); }
+void metrics_deadline_closed(bool head) { atomic_fetch_add(&deadline_closed[head], 1); }
 
 void metrics_batch_done(int outcome, uint64_t rows, uint64_t bytes, uint64_t duration_ns)
 {
@@ -324,6 +326,13 @@ int metrics_render(struct dynbuf *o)
                       "Connections answered 503 because the connection limit was reached.");
     rc |= dynbuf_printf(o, "rates_http_connections_refused_total %llu\n",
                         (unsigned long long)atomic_load(&connections_refused));
+    rc |= render_head(o, "rates_http_deadline_closed_total", "counter",
+                      "Connections closed because their request head or response overstayed "
+                      "RATES_HEADER_TIMEOUT_S or RATES_SEND_TIMEOUT_S.");
+    rc |= dynbuf_printf(o, "rates_http_deadline_closed_total{phase=\"head\"} %llu\n"
+                           "rates_http_deadline_closed_total{phase=\"send\"} %llu\n",
+                        (unsigned long long)atomic_load(&deadline_closed[1]),
+                        (unsigned long long)atomic_load(&deadline_closed[0]));
     rc |= render_lanes(o);
     rc |= render_pools(o);
     rc |= render_head(o, "rates_db_query_duration_seconds", "histogram",

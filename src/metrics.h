@@ -58,6 +58,8 @@ void metrics_batch_inflight_add(int delta);
 /* Open HTTP connections per listener, and connections refused over the soft limit. */
 void metrics_connections_add(bool admin, int delta);
 void metrics_connection_refused(void);
+/* A connection closed by src/deadline.c: late in its request head, or in its response. */
+void metrics_deadline_closed(bool head);
 /* Appends the whole exposition in the Prometheus text format 0.0.4. */
 int metrics_render(struct dynbuf *out) WUR;
 

@@ -38,6 +38,7 @@ def test_rolling_restart_under_load(pg, rates_db):
     s = harness.Server(url, admin=True, env={"RATES_INGEST_TOKENS": f"ops:{ops_util.TOKEN}",
                                               "RATES_LOG_LEVEL": "info",
                                               "RATES_MAX_CONCURRENT_BATCHES": "16",
+                                              "RATES_POOL_SIZE": "20",  # 4 read + 16 batches
                                               "RATES_GLOBAL_CONCURRENT_BATCHES": "32"})
     pids = [s.proc.pid]
     try:
