@@ -46,7 +46,8 @@ def wait_ready(p, clone, port, timeout=600):
 
 
 def stop_up(p, log):
-    os.killpg(p.pid, signal.SIGINT)
+    if p.poll() is None:
+        os.killpg(p.pid, signal.SIGINT)
     try:
         p.wait(60)
     except subprocess.TimeoutExpired:
@@ -57,6 +58,7 @@ def stop_up(p, log):
 
 def test_make_up_without_dump_serves_the_sample_then_the_dump():
     work = tempfile.mkdtemp(prefix="rates-up-")
+    os.chmod(work, 0o755)  # PostgreSQL runs as postgres under it
     clone = os.path.join(work, "rates")
     try:
         subprocess.run(["git", "clone", "-q", harness.ROOT, clone], check=True, timeout=120)
@@ -85,7 +87,7 @@ def test_make_up_without_dump_serves_the_sample_then_the_dump():
             ready = wait_ready(p, clone, port)
             assert ready.get("data") != "sample", ready
             st, _, body = harness.request(
-                "GET", "/rates?date_from=2016-01-01&date_to=2016-01-05&orig_code=CNSGH&dest_code=NOOSL",
+                "GET", "/rates?date_from=2021-01-01&date_to=2021-01-31&orig_code=CNGGZ&dest_code=EETLL",
                 port=port)
             assert st == 200 and any(d["count"] for d in json.loads(body)["rates"])
         finally:
