@@ -72,6 +72,7 @@ podman cp "$deb" "$name:/tmp/rates.deb" || exit 1
 echo "== dpkg -i"
 cx dpkg -i /tmp/rates.deb || fail "dpkg -i"
 cx getent passwd rates || fail "no rates user"
+# shellcheck disable=SC2016 # expanded by the shell in the container
 cx sh -c 'test "$(stat -c %U:%G:%a /etc/rates/ratesd.conf)" = root:rates:640' || fail "/etc/rates/ratesd.conf not root:rates 0640"
 cx sh -c 'grep -qx /etc/rates/ratesd.conf /var/lib/dpkg/info/rates.conffiles' || fail "not a conffile"
 cx systemctl is-enabled ratesd.socket || fail "socket not enabled"
@@ -83,6 +84,7 @@ until [ "$(cx curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:3000/healt
     sleep 1
 done
 cx systemctl is-active ratesd.service || fail "service not running"
+# shellcheck disable=SC2016 # expanded by the shell in the container
 cx sh -c 'test "$(stat -c %U /proc/$(systemctl show -p MainPID --value ratesd.service))" = rates' ||
     fail "ratesd does not run as rates"
 cx man -w ratesd >/dev/null 2>&1 || cx test -f /usr/share/man/man8/ratesd.8.gz || fail "no man page"

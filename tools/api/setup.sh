@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 command -v npm >/dev/null 2>&1 || { echo "tools/api: npm is not installed" >&2; exit 1; }
 exec 9>.setup.lock
 flock -w 600 9
-if [ ! -f node_modules/.rates-installed ] || [ package-lock.json -nt node_modules/.rates-installed ]; then
+if [ ! -f node_modules/.rates-installed ] || [ -n "$(find package-lock.json -newer node_modules/.rates-installed)" ]; then
     npm ci --no-audit --no-fund --loglevel=error >&2
     touch node_modules/.rates-installed
 fi
