@@ -273,7 +273,7 @@ def test_shutdown_while_a_batch_streams_and_keepalive_clients_ask(pg, rates_db):
                 time.sleep(0.01)
         c.close()
 
-    clients = [threading.Thread(target=keepalive_client) for _ in range(4)]
+    clients = [threading.Thread(target=keepalive_client) for _ in range(12)]
     try:
         if not ops_util.batches_available(s.port):
             pytest.fail("POST /batches answers 404")
