@@ -117,7 +117,7 @@ static void health_check_once(PGconn **pg, PGconn **rpg)
     static const struct health_side rside = { "read database", &read_ok, &read_checked,
                                               &read_schema_version, false };
     bool answered = health_check_side(pg, monitor_url, &wside);
-    if (answered)
+    if (answered && *pg) /* answered but not writable: the connection was closed */
         sample_check(*pg); /* make up's synthetic sample? a detail of /readyz */
     if (monitor_read_url) {
         (void)health_check_side(rpg, monitor_read_url, &rside);

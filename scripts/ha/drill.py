@@ -204,8 +204,7 @@ def batches_available(port):
 
 
 def start_ratesd(url, read_url=None, extra=None):
-    env = {"RATES_INGEST_TOKENS": f"{TOKEN_NAME}:{TOKEN}", "RATES_POOL_SIZE": "4",
-           "RATES_CONNECT_TIMEOUT_S": "2"}
+    env = {"RATES_INGEST_TOKENS": f"{TOKEN_NAME}:{TOKEN}", "RATES_CONNECT_TIMEOUT_S": "2"}
     if read_url:
         env["RATES_DATABASE_READ_URL"] = read_url
     env.update(extra or {})

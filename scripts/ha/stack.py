@@ -450,7 +450,7 @@ class Stack:
             "RATES_LOG_FORMAT": "json", "RATES_LOG_LEVEL": "info",
             # Behind the balancer every client has HAProxy's address: no per-IP limit.
             "RATES_MAX_CONNECTIONS_PER_IP": "0",
-            "RATES_POOL_SIZE": "4", "RATES_CONNECT_TIMEOUT_S": "2",
+            "RATES_CONNECT_TIMEOUT_S": "2",
             "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=66",
             "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"})
         return env
@@ -513,6 +513,15 @@ class Stack:
             self.haproxy_stats("pg_replicas").get(lead, "UP").startswith("DOWN")), 20)
         for r in RATESDS:
             self.start_ratesd(r)
+
+        def ratesd_ready():
+            for r in RATESDS:
+                if not self.alive(r):
+                    raise RuntimeError(f"ratesd {r} exited (logs/{r}.log)")
+            return all(http_get(f"http://127.0.0.1:{self.ports[r]}/readyz?scope=read")[0] == 200
+                       for r in RATESDS)
+        wait_until("ratesd ready", ratesd_ready, 40, 0.2)
+        # HAProxy starts servers UP before their first check: wait for checks that passed.
         wait_until("ratesd in rotation", lambda: all(
             v.startswith("UP") for v in self.haproxy_stats("ratesd").values()) and
             len(self.haproxy_stats("ratesd")) == len(RATESDS), 40, 0.2)
