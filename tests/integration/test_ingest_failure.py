@@ -128,7 +128,7 @@ def test_queue_full_abort_is_recorded_with_503(env):
     fills the queue, and A's next chunk finds the queue full. A is answered 503 and its ledger
     record says 503 and why (it used to say http_status 0)."""
     pg = env["pg"]
-    s = iu.start_server(env["url"], RATES_WORKERS=1, RATES_QUEUE_MAX=1,
+    s = iu.start_server(env["url"], RATES_WORKERS=1, RATES_BATCH_WORKERS=1, RATES_QUEUE_MAX=1,
                         RATES_BATCH_STATEMENT_TIMEOUT_MS=60000)
     blocker, ups = None, []
     last = int(pg.psql("SELECT coalesce(max(id), 0) FROM batches", db=DB))
