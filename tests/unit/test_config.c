@@ -65,16 +65,17 @@ static void test_defaults(void **state)
 static void test_layers(void **state)
 {
     char *file = write_tmp("# comment\n\npool_size = 3\nlisten = 127.0.0.1:1\nworkers=5\n");
+    /* pool_size must hold workers + max_concurrent_batches (4): 12 >= 5 + 4 */
     char filearg[80];
     snprintf(filearg, sizeof filearg, "--config=%s", file);
-    env_set("RATES_POOL_SIZE", "4");
+    env_set("RATES_POOL_SIZE", "12");
     env_set("RATES_LISTEN", "127.0.0.1:2");
     const char *argv[] = { filearg, "--listen", "127.0.0.1:9", "--ingest-open" };
     struct config c;
     char err[512];
     assert_int_equal(config_load(&c, 4, argv, fake_getenv, err, sizeof err), CONFIG_OK);
     assert_string_equal(c.listen, "127.0.0.1:9"); /* flag > env > file */
-    assert_int_equal(c.pool_size, 4);             /* env > file */
+    assert_int_equal(c.pool_size, 12);            /* env > file */
     assert_int_equal(c.workers, 5);               /* file > default */
     assert_true(c.ingest_open);
     config_free(&c);
@@ -172,6 +173,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_defaults, reset),
         cmocka_unit_test_setup(test_layers, reset),
+        cmocka_unit_test_setup(test_pool_too_small_for_the_lanes, reset),
         cmocka_unit_test_setup(test_config_env_file, reset),
         cmocka_unit_test_setup(test_errors_name_source, reset),
         cmocka_unit_test_setup(test_bad_file_line, reset),
