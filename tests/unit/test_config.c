@@ -62,6 +62,21 @@ static void test_defaults(void **state)
     config_free(&c);
 }
 
+/* Issue 13: the lanes must all be able to hold a connection. */
+static void test_pool_too_small_for_the_lanes(void **state)
+{
+    env_set("RATES_POOL_SIZE", "7"); /* default workers 4 + 4 batches need 8 */
+    struct config c;
+    char err[512];
+    assert_int_equal(config_load(&c, 0, NULL, fake_getenv, err, sizeof err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "pool_size 7"));
+    assert_non_null(strstr(err, "need 8"));
+    config_free(&c);
+    env_set("RATES_POOL_SIZE", "8");
+    assert_int_equal(config_load(&c, 0, NULL, fake_getenv, err, sizeof err), CONFIG_OK);
+    config_free(&c);
+}
+
 static void test_layers(void **state)
 {
     char *file = write_tmp("# comment\n\npool_size = 3\nlisten = 127.0.0.1:1\nworkers=5\n");
