@@ -72,6 +72,7 @@ static void test_pool_too_small_for_the_lanes(void **state)
     assert_non_null(strstr(err, "pool_size 7"));
     assert_non_null(strstr(err, "need 8"));
     config_free(&c);
+    fake_env_n = 0;
     env_set("RATES_POOL_SIZE", "8");
     assert_int_equal(config_load(&c, 0, NULL, fake_getenv, err, sizeof err), CONFIG_OK);
     config_free(&c);
