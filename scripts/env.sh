@@ -23,7 +23,7 @@ PG=$ROOT/_pg
 SYNTH_PRICES=${RATES_ENV_SYNTH_PRICES:-56689}
 SYNTH_SEED=${RATES_ENV_SYNTH_SEED:-1}
 SAMPLE_EVERY=10 # sample mode keeps every 10th route (ordered by orig_code, dest_code)
-ENV_POOL=${RATES_ENV_POOL_SIZE:-2}
+ENV_POOL=${RATES_ENV_POOL_SIZE:-6} # >= workers + 4 batches (ratesd checks); connections open lazily
 ENV_WORKERS=${RATES_ENV_WORKERS:-2}
 export RATES_ENV_ROOT="$ROOT" RATES_BIN="$BIN" RATES_GEN="$GEN"
 
