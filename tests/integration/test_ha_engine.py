@@ -63,14 +63,13 @@ def test_read_your_writes_through_the_read_endpoint(ha_stack):
         return json.loads(body)["rates"][0]["count"]
 
     assert count() is None
+    # Patroni resumes a paused replay by itself ("Resuming paused WAL replay"): the replicas
+    # lag by configuration instead (synchronous_commit waits for the flush, not the replay).
     try:
         for n in replicas:
-            s.psql("SELECT pg_wal_replay_pause()", url=s.node_url(n))
-        for n in replicas:
-            for _ in range(50):
-                if s.psql("SELECT pg_get_wal_replay_pause_state()", url=s.node_url(n)) == "paused":
-                    break
-                time.sleep(0.1)
+            s.psql("ALTER SYSTEM SET recovery_min_apply_delay = '20s'", url=s.node_url(n))
+            s.psql("SELECT pg_reload_conf()", url=s.node_url(n))
+        time.sleep(1)
         body = "".join(f"{drill.ORIG},{drill.DEST},2030-03-01,{500 + i}\n" for i in range(3))
         st, _, data = drill.post_batch(port, "ryw-1", body.encode())
         assert st == 201, data
@@ -80,11 +79,12 @@ def test_read_your_writes_through_the_read_endpoint(ha_stack):
         assert count({"Rates-Min-LSN": lsn}) == 3  # replicas behind: served by the primary
     finally:
         for n in replicas:
-            s.psql("SELECT pg_wal_replay_resume()", url=s.node_url(n), check=False)
-    for _ in range(100):
+            s.psql("ALTER SYSTEM RESET recovery_min_apply_delay", url=s.node_url(n), check=False)
+            s.psql("SELECT pg_reload_conf()", url=s.node_url(n), check=False)
+    for _ in range(300):
         if count() == 3:
             break
-        time.sleep(0.05)
+        time.sleep(0.1)
     assert count() == 3
 
 
