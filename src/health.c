@@ -203,7 +203,7 @@ void health_healthz(struct http_req *req)
 void health_readyz(struct http_req *req)
 {
     bool scope_read = req->query && strstr(req->query, "scope=read") != NULL;
-    bool draining = http_server_draining(APP.srv);
+    bool draining = http_server_draining(req->srv);
     bool dbok = atomic_load(&db_ok);
     bool rdok = atomic_load(&read_ok);
     int have = atomic_load(&schema_version);

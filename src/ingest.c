@@ -437,7 +437,7 @@ void ingest_on_free(struct http_req *req, bool completed)
         pthread_t t;
         pthread_attr_t attr;
         bool spawned = false;
-        if (!http_server_draining(APP.srv) && pthread_attr_init(&attr) == 0) {
+        if (!http_server_draining(req->srv) && pthread_attr_init(&attr) == 0) {
             pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
             spawned = pthread_create(&t, &attr, ingest_reaper, b) == 0;
             pthread_attr_destroy(&attr);
