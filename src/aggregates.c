@@ -48,9 +48,8 @@ static int aggregates_check(PGconn *pg, FILE *out)
     int n = PQntuples(r);
     for (int i = 0; i < n && i < AGGREGATES_PRINT_MAX; i++)
         fprintf(out, "%s %s -> %s %s: prices say n=%s total=%s, aggregate has n=%s total=%s\n",
-                PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
-                PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 6),
-                PQgetvalue(r, i, 5), PQgetvalue(r, i, 7));
+                PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
+                PQgetvalue(r, i, 4), PQgetvalue(r, i, 6), PQgetvalue(r, i, 5), PQgetvalue(r, i, 7));
     fprintf(out, "aggregates check: %d difference%s\n", n, n == 1 ? "" : "s");
     PQclear(r);
     return n ? 1 : 0;
@@ -66,8 +65,7 @@ static int aggregates_rebuild(PGconn *pg, FILE *out)
         return 2;
     }
     fprintf(out, "aggregates rebuild: %s row%s rewritten in %.1f ms\n", PQgetvalue(r, 0, 0),
-            strcmp(PQgetvalue(r, 0, 0), "1") == 0 ? "" : "s",
-            (double)(clock_mono_ns() - t0) / 1e6);
+            strcmp(PQgetvalue(r, 0, 0), "1") == 0 ? "" : "s", (double)(clock_mono_ns() - t0) / 1e6);
     PQclear(r);
     return 0;
 }

@@ -58,8 +58,7 @@ static void auth_trim(const char **s, size_t *len)
         (*s)++;
         (*len)--;
     }
-    while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t' ||
-                        (*s)[*len - 1] == '\r'))
+    while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t' || (*s)[*len - 1] == '\r'))
         (*len)--;
 }
 
@@ -89,8 +88,7 @@ static int auth_add_entry(struct auth_set *set, const char *e, size_t len, int n
         nlen -= plen;
     }
     if (!auth_name_ok(name, nlen)) {
-        snprintf(err, errcap,
-                 "ingest token entry %d: the name must be 1-%d of [A-Za-z0-9_.-]", n,
+        snprintf(err, errcap, "ingest token entry %d: the name must be 1-%d of [A-Za-z0-9_.-]", n,
                  AUTH_NAME_MAX);
         return -1;
     }

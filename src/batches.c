@@ -54,8 +54,8 @@ static PGresult *batches_exec(struct db_conn *conn, const char *sql, const char 
     const char *p[2] = { id, owner && owner[0] ? owner : NULL };
     int n = owner ? 2 : 1;
     uint64_t t0 = clock_mono_ns();
-    PGresult *res = id ? PQexecParams(conn->pg, sql, n, NULL, p, NULL, NULL, 0)
-                       : PQexec(conn->pg, sql);
+    PGresult *res =
+        id ? PQexecParams(conn->pg, sql, n, NULL, p, NULL, NULL, 0) : PQexec(conn->pg, sql);
     metrics_db_query(clock_mono_ns() - t0);
     return res;
 }
@@ -179,4 +179,3 @@ void batches_on_request(struct http_req *req)
     /* Ledger reads go in the read lane; a retraction (a DELETE of many rows) in the batch lane. */
     (void)http_defer(req, batches_work, WORK_DB | (q->retract ? WORK_LANE_BATCH : 0));
 }
-

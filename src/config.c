@@ -51,17 +51,17 @@ static const struct opt_def opts[] = {
     { "admin_listen", "RATES_ADMIN_LISTEN", "--admin-listen", OPT_STR, 0, 0, "", 0,
       OFF(admin_listen), config_check_listen_opt,
       "Optional admin listener for /healthz, /readyz and /metrics; empty: none." },
-    { "database_url", "RATES_DATABASE_URL", NULL, OPT_STR, 0, 0, "", OPT_SECRET,
-      OFF(database_url), NULL,
+    { "database_url", "RATES_DATABASE_URL", NULL, OPT_STR, 0, 0, "", OPT_SECRET, OFF(database_url),
+      NULL,
       "libpq URI or conninfo (secret; or RATES_DATABASE_URL_FILE). Empty: PG* variables, "
       "database rates." },
     { "database_read_url", "RATES_DATABASE_READ_URL", NULL, OPT_STR, 0, 0, "", OPT_SECRET,
       OFF(database_read_url), NULL,
       "Optional libpq URI for /rates reads (replicas); empty: reads use the primary." },
-    { "pool_size", "RATES_POOL_SIZE", "--pool-size", OPT_INT, 1, 1000, "8", 0, OFF(pool_size),
-      NULL, "Connections to the primary: workers of them for reads, the rest for batches (a "
-            "batch holds one for its whole upload); at least workers + max_concurrent_batches, "
-            "checked at start." },
+    { "pool_size", "RATES_POOL_SIZE", "--pool-size", OPT_INT, 1, 1000, "8", 0, OFF(pool_size), NULL,
+      "Connections to the primary: workers of them for reads, the rest for batches (a "
+      "batch holds one for its whole upload); at least workers + max_concurrent_batches, "
+      "checked at start." },
     { "workers", "RATES_WORKERS", "--workers", OPT_INT, 1, 1000, "4", 0, OFF(workers), NULL,
       "Worker threads of the read lane (/rates, /regions, /ports, ledger GETs), each with its "
       "own connection; about 2 per core: more only add scheduling delay (p99 3 ms at 4, "
@@ -74,22 +74,21 @@ static const struct opt_def opts[] = {
       "Batch commits that run at once (the commit lane); more batches wait their turn." },
     { "http_threads", "RATES_HTTP_THREADS", "--http-threads", OPT_INT, 1, 64, "2", 0,
       OFF(http_threads), NULL, "epoll threads that accept and parse HTTP." },
-    { "queue_max", "RATES_QUEUE_MAX", "--queue-max", OPT_INT, 1, 1000000, "1024", 0,
-      OFF(queue_max), NULL,
-      "Jobs waiting in a lane's queue before new ones get 503 with Retry-After." },
-    { "max_connections", "RATES_MAX_CONNECTIONS", "--max-connections", OPT_INT, 1, 1000000,
-      "1024", 0, OFF(max_connections), NULL, "Concurrent HTTP connections per listener." },
-    { "max_connections_per_ip", "RATES_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip",
-      OPT_INT, 0, 1000000, "256", 0, OFF(max_connections_per_ip), NULL,
+    { "queue_max", "RATES_QUEUE_MAX", "--queue-max", OPT_INT, 1, 1000000, "1024", 0, OFF(queue_max),
+      NULL, "Jobs waiting in a lane's queue before new ones get 503 with Retry-After." },
+    { "max_connections", "RATES_MAX_CONNECTIONS", "--max-connections", OPT_INT, 1, 1000000, "1024",
+      0, OFF(max_connections), NULL, "Concurrent HTTP connections per listener." },
+    { "max_connections_per_ip", "RATES_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", OPT_INT,
+      0, 1000000, "256", 0, OFF(max_connections_per_ip), NULL,
       "Connections from one client address on the public listener, beyond which new ones are "
       "closed at once (slowloris); 0: no limit. Set 0 (or the balancer's own per-client limit "
       "times its instances) behind a load balancer or NAT: every client shares its address." },
-    { "connection_timeout_s", "RATES_CONNECTION_TIMEOUT_S", "--connection-timeout-s", OPT_INT,
-      1, 86400, "30", 0, OFF(connection_timeout_s), NULL,
+    { "connection_timeout_s", "RATES_CONNECTION_TIMEOUT_S", "--connection-timeout-s", OPT_INT, 1,
+      86400, "30", 0, OFF(connection_timeout_s), NULL,
       "Idle HTTP connection timeout in seconds (any byte resets it: the head and send "
       "deadlines bound slow clients)." },
-    { "header_timeout_s", "RATES_HEADER_TIMEOUT_S", "--header-timeout-s", OPT_INT, 1, 3600,
-      "10", 0, OFF(header_timeout_s), NULL,
+    { "header_timeout_s", "RATES_HEADER_TIMEOUT_S", "--header-timeout-s", OPT_INT, 1, 3600, "10", 0,
+      OFF(header_timeout_s), NULL,
       "Deadline from accept to the end of the request headers, however the bytes trickle in "
       "(on keep-alive: from the previous response, plus the idle timeout)." },
     { "send_timeout_s", "RATES_SEND_TIMEOUT_S", "--send-timeout-s", OPT_INT, 1, 86400, "30", 0,
@@ -97,18 +96,17 @@ static const struct opt_def opts[] = {
       "Deadline for a response to be fully sent (a client that does not read is closed)." },
     { "pool_wait_ms", "RATES_POOL_WAIT_MS", "--pool-wait-ms", OPT_INT, 1, 600000, "2000", 0,
       OFF(pool_wait_ms), NULL, "Longest wait for a pooled connection before 503." },
-    { "statement_timeout_ms", "RATES_STATEMENT_TIMEOUT_MS", "--statement-timeout-ms", OPT_INT,
-      1, 3600000, "5000", 0, OFF(statement_timeout_ms), NULL,
+    { "statement_timeout_ms", "RATES_STATEMENT_TIMEOUT_MS", "--statement-timeout-ms", OPT_INT, 1,
+      3600000, "5000", 0, OFF(statement_timeout_ms), NULL,
       "PostgreSQL statement_timeout for read queries." },
-    { "connect_timeout_s", "RATES_CONNECT_TIMEOUT_S", "--connect-timeout-s", OPT_INT, 2, 600,
-      "3", 0, OFF(connect_timeout_s), NULL, "libpq connect_timeout in seconds." },
-    { "max_span_days", "RATES_MAX_SPAN_DAYS", "--max-span-days", OPT_INT, 1, 3652059, "36600",
-      0, OFF(max_span_days), NULL, "Largest date range /rates accepts, in days." },
+    { "connect_timeout_s", "RATES_CONNECT_TIMEOUT_S", "--connect-timeout-s", OPT_INT, 2, 600, "3",
+      0, OFF(connect_timeout_s), NULL, "libpq connect_timeout in seconds." },
+    { "max_span_days", "RATES_MAX_SPAN_DAYS", "--max-span-days", OPT_INT, 1, 3652059, "36600", 0,
+      OFF(max_span_days), NULL, "Largest date range /rates accepts, in days." },
     { "log_level", "RATES_LOG_LEVEL", "--log-level", OPT_STR, 0, 0, "info", OPT_RELOAD,
       OFF(log_level), config_check_level, "error, warn, info or debug (reloaded on SIGHUP)." },
-    { "log_format", "RATES_LOG_FORMAT", "--log-format", OPT_STR, 0, 0, "auto", 0,
-      OFF(log_format), config_check_format,
-      "auto (JSON unless stdout is a terminal), json or text." },
+    { "log_format", "RATES_LOG_FORMAT", "--log-format", OPT_STR, 0, 0, "auto", 0, OFF(log_format),
+      config_check_format, "auto (JSON unless stdout is a terminal), json or text." },
     { "ingest_tokens", "RATES_INGEST_TOKENS", NULL, OPT_STR, 0, 0, "", OPT_SECRET | OPT_RELOAD,
       OFF(ingest_tokens), NULL,
       "Write tokens, NAME:TOKEN[,NAME:TOKEN...] (secret; or RATES_INGEST_TOKENS_FILE, one per "
@@ -120,30 +118,30 @@ static const struct opt_def opts[] = {
       "1073741824", 0, OFF(max_body_bytes), NULL, "Largest batch body in bytes (413 beyond)." },
     { "max_batch_rows", "RATES_MAX_BATCH_ROWS", "--max-batch-rows", OPT_INT, 1, 1L << 40,
       "10000000", 0, OFF(max_batch_rows), NULL, "Most rows in one batch (413 beyond)." },
-    { "max_concurrent_batches", "RATES_MAX_CONCURRENT_BATCHES", "--max-concurrent-batches",
-      OPT_INT, 1, 10000, "4", 0, OFF(max_concurrent_batches), NULL,
+    { "max_concurrent_batches", "RATES_MAX_CONCURRENT_BATCHES", "--max-concurrent-batches", OPT_INT,
+      1, 10000, "4", 0, OFF(max_concurrent_batches), NULL,
       "Batches in progress on this instance; one more gets 503 with Retry-After." },
-    { "global_concurrent_batches", "RATES_GLOBAL_CONCURRENT_BATCHES",
-      "--global-concurrent-batches", OPT_INT, 1, 10000, "8", 0, OFF(global_concurrent_batches),
-      NULL, "Batches in progress across all instances (advisory-lock slots in PostgreSQL)." },
-    { "upload_idle_timeout_s", "RATES_UPLOAD_IDLE_TIMEOUT_S", "--upload-idle-timeout-s",
-      OPT_INT, 1, 86400, "30", 0, OFF(upload_idle_timeout_s), NULL,
+    { "global_concurrent_batches", "RATES_GLOBAL_CONCURRENT_BATCHES", "--global-concurrent-batches",
+      OPT_INT, 1, 10000, "8", 0, OFF(global_concurrent_batches), NULL,
+      "Batches in progress across all instances (advisory-lock slots in PostgreSQL)." },
+    { "upload_idle_timeout_s", "RATES_UPLOAD_IDLE_TIMEOUT_S", "--upload-idle-timeout-s", OPT_INT, 1,
+      86400, "30", 0, OFF(upload_idle_timeout_s), NULL,
       "A batch upload that sends nothing for this long is rolled back." },
     { "batch_statement_timeout_ms", "RATES_BATCH_STATEMENT_TIMEOUT_MS",
       "--batch-statement-timeout-ms", OPT_INT, 1, 86400000, "300000", 0,
       OFF(batch_statement_timeout_ms), NULL,
       "statement_timeout for a batch's set-wise validate and insert steps." },
-    { "idempotency_ttl_s", "RATES_IDEMPOTENCY_TTL_S", "--idempotency-ttl-s", OPT_INT, 1,
-      31536000, "86400", 0, OFF(idempotency_ttl_s), NULL,
+    { "idempotency_ttl_s", "RATES_IDEMPOTENCY_TTL_S", "--idempotency-ttl-s", OPT_INT, 1, 31536000,
+      "86400", 0, OFF(idempotency_ttl_s), NULL,
       "How long an Idempotency-Key is remembered, in seconds." },
     { "drain_delay_s", "RATES_DRAIN_DELAY_S", "--drain-delay-s", OPT_INT, 0, 3600, "0", 0,
       OFF(drain_delay_s), NULL,
       "On SIGTERM, keep accepting this long with /readyz at 503 (for load balancers)." },
-    { "shutdown_timeout_s", "RATES_SHUTDOWN_TIMEOUT_S", "--shutdown-timeout-s", OPT_INT, 0,
-      86400, "60", 0, OFF(shutdown_timeout_s), NULL,
+    { "shutdown_timeout_s", "RATES_SHUTDOWN_TIMEOUT_S", "--shutdown-timeout-s", OPT_INT, 0, 86400,
+      "60", 0, OFF(shutdown_timeout_s), NULL,
       "Longest wait for in-flight requests and batches after the drain delay." },
-    { "upgrade_timeout_s", "RATES_UPGRADE_TIMEOUT_S", "--upgrade-timeout-s", OPT_INT, 1, 3600,
-      "30", 0, OFF(upgrade_timeout_s), NULL,
+    { "upgrade_timeout_s", "RATES_UPGRADE_TIMEOUT_S", "--upgrade-timeout-s", OPT_INT, 1, 3600, "30",
+      0, OFF(upgrade_timeout_s), NULL,
       "On SIGUSR2, how long the new process may take to serve before the upgrade is abandoned." },
 };
 #undef OFF
@@ -397,8 +395,8 @@ static int config_check_lanes(const struct config *c, char *err, size_t errcap)
     return CONFIG_ERROR;
 }
 
-int config_load(struct config *c, int argc, const char *const *argv, config_getenv_fn env, char *err,
-                size_t errcap)
+int config_load(struct config *c, int argc, const char *const *argv, config_getenv_fn env,
+                char *err, size_t errcap)
 {
     if (config_defaults(c, err, errcap) != 0)
         return CONFIG_ERROR;
@@ -485,8 +483,7 @@ void config_usage(FILE *out)
     for (size_t i = 0; i < ARRAY_LEN(opts); i++) {
         const struct opt_def *o = &opts[i];
         fprintf(out, "  %-30s %s  [default: %s]\n      %s\n",
-                o->flag ? o->flag : "(no flag: secret)", o->env, *o->def ? o->def : "\"\"",
-                o->doc);
+                o->flag ? o->flag : "(no flag: secret)", o->env, *o->def ? o->def : "\"\"", o->doc);
         if (o->flags & OPT_SECRET)
             fprintf(out, "      also %s_FILE (a file holding the value)\n", o->env);
     }

@@ -50,8 +50,8 @@ typedef const char *(*config_getenv_fn)(const char *name);
 /* Fills c from the four layers. argv holds only options (no program name, no subcommand).
  * On CONFIG_ERROR, err names the option, the value's source and the reason.
  * c owns its strings; release with config_free(). */
-int config_load(struct config *c, int argc, const char *const *argv, config_getenv_fn env, char *err,
-                size_t errcap) WUR;
+int config_load(struct config *c, int argc, const char *const *argv, config_getenv_fn env,
+                char *err, size_t errcap) WUR;
 void config_free(struct config *c);
 /* Prints every option with its flag, env name, default and doc. */
 void config_usage(FILE *out);

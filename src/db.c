@@ -13,7 +13,7 @@
 #include "metrics.h"
 
 #define DB_MAX_STATEMENTS 32
-#define DB_BACKOFF_MIN_NS 50000000ull  /* 50 ms */
+#define DB_BACKOFF_MIN_NS 50000000ull   /* 50 ms */
 #define DB_BACKOFF_MAX_NS 1000000000ull /* 1 s: service resumes within ~1 s of the db */
 
 struct db_statement {
@@ -46,7 +46,7 @@ struct db_pool {
     long statement_timeout_ms;
     long connect_timeout_s;
     char *app;
-    int metric;           /* enum metrics_pool: the pool label of its gauges */
+    int metric; /* enum metrics_pool: the pool label of its gauges */
     char last_error[256];
 };
 
@@ -181,8 +181,7 @@ static int db_setup(struct db_pool *p, PGconn *pg, char *err, size_t errcap)
     for (int i = 0; i < statement_count; i++) {
         r = PQprepare(pg, statements[i].name, statements[i].sql, statements[i].nparams, NULL);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            snprintf(err, errcap, "prepare %s failed: %s", statements[i].name,
-                     PQerrorMessage(pg));
+            snprintf(err, errcap, "prepare %s failed: %s", statements[i].name, PQerrorMessage(pg));
             db_oneline(err);
             PQclear(r);
             return -1;
@@ -192,8 +191,7 @@ static int db_setup(struct db_pool *p, PGconn *pg, char *err, size_t errcap)
     return 0;
 }
 
-int db_pool_acquire(struct db_pool *p, long wait_ms, struct db_conn **out, char *err,
-                    size_t errcap)
+int db_pool_acquire(struct db_pool *p, long wait_ms, struct db_conn **out, char *err, size_t errcap)
 {
     uint64_t t0 = clock_mono_ns();
     struct timespec deadline;
@@ -315,8 +313,8 @@ void db_pool_release(struct db_pool *p, struct db_conn *c)
     if (!close_it && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
         /* Never hand out a connection inside a transaction: roll back or drop it. */
         PGresult *r = PQexec(c->pg, "ROLLBACK");
-        close_it = PQresultStatus(r) != PGRES_COMMAND_OK ||
-                   PQtransactionStatus(c->pg) != PQTRANS_IDLE;
+        close_it =
+            PQresultStatus(r) != PGRES_COMMAND_OK || PQtransactionStatus(c->pg) != PQTRANS_IDLE;
         PQclear(r);
     }
     if (close_it && c->pg) {

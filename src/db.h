@@ -15,12 +15,12 @@ struct db_conn {
 };
 
 struct db_pool_settings {
-    const char *url;     /* libpq URI or conninfo; empty: PG* variables, database "rates" */
+    const char *url; /* libpq URI or conninfo; empty: PG* variables, database "rates" */
     int size;
     long statement_timeout_ms;
     long connect_timeout_s;
     const char *application_name;
-    int metric;          /* enum metrics_pool: labels the pool's gauges (pool="...") */
+    int metric; /* enum metrics_pool: labels the pool's gauges (pool="...") */
 };
 
 enum { DB_OK = 0, DB_ERR_TIMEOUT = -1, DB_ERR_CONNECT = -2, DB_ERR_CLOSED = -3 };

@@ -14,17 +14,17 @@
 
 struct deadline_conn {
     struct deadlines *owner;
-    int fd;                          /* MHD's; only shut down here, never closed */
+    int fd; /* MHD's; only shut down here, never closed */
     enum deadline_phase phase;
-    uint64_t due_ns;                 /* phase != NONE: when it is late */
-    bool shut;                       /* already shut down */
+    uint64_t due_ns; /* phase != NONE: when it is late */
+    bool shut;       /* already shut down */
     struct deadline_conn *prev, *next;
 };
 
 struct deadlines {
-    pthread_mutex_t lock;            /* guards the list and every conn's fields */
+    pthread_mutex_t lock; /* guards the list and every conn's fields */
     pthread_cond_t wake;
-    struct deadline_conn *head;      /* owned: open connections */
+    struct deadline_conn *head; /* owned: open connections */
     bool stopping;
     pthread_t thread;
 };

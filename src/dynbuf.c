@@ -107,11 +107,21 @@ int dynbuf_add_json_string(struct dynbuf *b, const char *s, size_t len)
         }
         int rc;
         switch (c) {
-        case '"': rc = dynbuf_add(b, "\\\"", 2); break;
-        case '\\': rc = dynbuf_add(b, "\\\\", 2); break;
-        case '\n': rc = dynbuf_add(b, "\\n", 2); break;
-        case '\r': rc = dynbuf_add(b, "\\r", 2); break;
-        case '\t': rc = dynbuf_add(b, "\\t", 2); break;
+        case '"':
+            rc = dynbuf_add(b, "\\\"", 2);
+            break;
+        case '\\':
+            rc = dynbuf_add(b, "\\\\", 2);
+            break;
+        case '\n':
+            rc = dynbuf_add(b, "\\n", 2);
+            break;
+        case '\r':
+            rc = dynbuf_add(b, "\\r", 2);
+            break;
+        case '\t':
+            rc = dynbuf_add(b, "\\t", 2);
+            break;
         default:
             if (c < 0x20 || c == 0x7f) {
                 char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };

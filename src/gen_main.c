@@ -29,18 +29,18 @@ static const char *const gen_dest_cc[] = { "SE", "NO", "FI", "DK", "DE", "NL",
 static const unsigned gen_carrier_permille[3] = { 1000, 915, 870 };
 
 struct gen_plan {
-    uint64_t prices;   /* exactly this many price rows */
+    uint64_t prices; /* exactly this many price rows */
     uint64_t seed;
-    int32_t start;     /* first day, days since 1970-01-01 */
-    uint32_t days;     /* calendar span of a route */
-    uint32_t norig;    /* origin ports */
-    uint32_t ndest;    /* destination ports that carry routes */
-    uint32_t nother;   /* destination-side ports without routes */
+    int32_t start;   /* first day, days since 1970-01-01 */
+    uint32_t days;   /* calendar span of a route */
+    uint32_t norig;  /* origin ports */
+    uint32_t ndest;  /* destination ports that carry routes */
+    uint32_t nother; /* destination-side ports without routes */
     uint32_t orig_mids;
     uint32_t dest_mids;
     uint32_t dest_leaves; /* per mid */
-    uint64_t pairs;    /* norig * ndest */
-    uint64_t stride;   /* coprime with pairs: walks the pairs in a scattered order */
+    uint64_t pairs;       /* norig * ndest */
+    uint64_t stride;      /* coprime with pairs: walks the pairs in a scattered order */
     uint64_t offset;
 };
 
@@ -48,7 +48,7 @@ struct gen_plan {
 struct gen_route {
     uint64_t key;
     uint32_t orig, dest;
-    int32_t first; /* first day (absolute) */
+    int32_t first;      /* first day (absolute) */
     uint32_t from, len; /* active span inside [0, days) */
     uint32_t base;
     unsigned mult[3];
@@ -152,8 +152,8 @@ static void gen_plan_init(struct gen_plan *p, uint64_t prices, uint64_t seed, in
 static void gen_port_code(bool orig, uint32_t i, char out[6])
 {
     static const char b36[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    const char *cc = orig ? gen_orig_cc[i % ARRAY_LEN(gen_orig_cc)]
-                          : gen_dest_cc[i % ARRAY_LEN(gen_dest_cc)];
+    const char *cc =
+        orig ? gen_orig_cc[i % ARRAY_LEN(gen_orig_cc)] : gen_dest_cc[i % ARRAY_LEN(gen_dest_cc)];
     uint32_t n = orig ? i / (uint32_t)ARRAY_LEN(gen_orig_cc) : i / (uint32_t)ARRAY_LEN(gen_dest_cc);
     out[0] = cc[0];
     out[1] = cc[1];
@@ -198,7 +198,8 @@ static unsigned gen_day_prices(const struct gen_route *r, uint32_t d, uint32_t o
     int tri = abs((int)((d + r->phase) % 28) - 14) - 7;
     for (unsigned c = 0; c < k; c++) {
         int noise = (int)(gen_mix(hd + c) % 11) - 5;
-        uint64_t v = (uint64_t)r->base * r->mult[c] / 1000 * (uint64_t)(1000 + 6 * tri + noise) / 1000;
+        uint64_t v =
+            (uint64_t)r->base * r->mult[c] / 1000 * (uint64_t)(1000 + 6 * tri + noise) / 1000;
         out[c] = v ? (uint32_t)v : 1;
     }
     return k;
@@ -274,7 +275,8 @@ static void gen_prices(const struct gen_plan *p, uint64_t list)
     uint64_t left = p->prices, listed = 0;
     char orig[6], dest[6], day[11], last[11];
     if (!list)
-        gen_puts("COPY public." "prices (orig_code, dest_code, day, price) FROM stdin;\n");
+        gen_puts("COPY public."
+                 "prices (orig_code, dest_code, day, price) FROM stdin;\n");
     for (uint64_t j = 0; left > 0 && !gen_oerr; j++) {
         struct gen_route r;
         gen_route_init(p, j, &r);

@@ -37,7 +37,7 @@ static pthread_cond_t stop_cond = PTHREAD_COND_INITIALIZER;
 
 /* One side's state, so that both checks share one function. */
 struct health_side {
-    const char *what;    /* "database" or "read database", for the log */
+    const char *what; /* "database" or "read database", for the log */
     atomic_bool *ok;
     atomic_bool *checked;
     atomic_int *version;
@@ -117,7 +117,7 @@ static void health_check_once(PGconn **pg, PGconn **rpg)
     static const struct health_side rside = { "read database", &read_ok, &read_checked,
                                               &read_schema_version, false };
     bool answered = health_check_side(pg, monitor_url, &wside);
-    if (answered && *pg) /* answered but not writable: the connection was closed */
+    if (answered && *pg)   /* answered but not writable: the connection was closed */
         sample_check(*pg); /* make up's synthetic sample? a detail of /readyz */
     if (monitor_read_url) {
         (void)health_check_side(rpg, monitor_read_url, &rside);
@@ -220,10 +220,10 @@ void health_readyz(struct http_req *req)
                      "\"checks\": {\"draining\": %s, "
                      "\"database\": \"%s\", \"writes\": \"%s\", \"reads\": \"%s\", "
                      "\"schema\": {\"ok\": %s, \"have\": %d, \"need\": %d}}}",
-                     status, scope_read ? "read" : "write", sample_kind(), draining ? "true" : "false",
-                     dbok ? "ok" : "unreachable", writes ? "ok" : "unavailable",
-                     reads ? "ok" : "unavailable", schema_ok ? "true" : "false",
-                     dbok ? have : rhave, need);
+                     status, scope_read ? "read" : "write", sample_kind(),
+                     draining ? "true" : "false", dbok ? "ok" : "unreachable",
+                     writes ? "ok" : "unavailable", reads ? "ok" : "unavailable",
+                     schema_ok ? "true" : "false", dbok ? have : rhave, need);
     http_respond(req, ready ? 200 : 503, "application/json", body, (size_t)n);
     if (!ready)
         snprintf(req->note, sizeof req->note, "not ready:%s%s%s%s", draining ? " draining" : "",

@@ -36,11 +36,11 @@ struct http_server {
     uint64_t head_ns, send_ns, idle_ns;
     const struct http_route *routes;
     int route_count;
-    atomic_bool draining;   /* readiness off */
-    atomic_bool closing;    /* public responses carry Connection: close */
+    atomic_bool draining; /* readiness off */
+    atomic_bool closing;  /* public responses carry Connection: close */
     atomic_long inflight;
-    atomic_long pub_conns;  /* open connections on the public listener */
-    long max_connections;   /* soft limit: beyond it, a 503 and the connection closes */
+    atomic_long pub_conns; /* open connections on the public listener */
+    long max_connections;  /* soft limit: beyond it, a 503 and the connection closes */
     bool quiesced;
 };
 
@@ -54,12 +54,15 @@ static struct http_listener listener_pub, listener_admin;
 /* Allowed moves of the request life cycle (enum http_req_state), from row to column. */
 static const bool http_moves[HTTP_REQ_STATE_COUNT][HTTP_REQ_STATE_COUNT] = {
     [HTTP_REQ_ACCEPTED] = { [HTTP_REQ_ROUTED] = true, [HTTP_REQ_RESPONDED] = true },
-    [HTTP_REQ_ROUTED] = { [HTTP_REQ_REQUESTED] = true, [HTTP_REQ_DEFERRED] = true,
+    [HTTP_REQ_ROUTED] = { [HTTP_REQ_REQUESTED] = true,
+                          [HTTP_REQ_DEFERRED] = true,
                           [HTTP_REQ_RESPONDED] = true },
-    [HTTP_REQ_REQUESTED] = { [HTTP_REQ_DEFERRED] = true, [HTTP_REQ_BODY_ENDED] = true,
+    [HTTP_REQ_REQUESTED] = { [HTTP_REQ_DEFERRED] = true,
+                             [HTTP_REQ_BODY_ENDED] = true,
                              [HTTP_REQ_RESPONDED] = true },
     [HTTP_REQ_BODY_ENDED] = { [HTTP_REQ_DEFERRED] = true, [HTTP_REQ_RESPONDED] = true },
-    [HTTP_REQ_DEFERRED] = { [HTTP_REQ_ROUTED] = true, [HTTP_REQ_REQUESTED] = true,
+    [HTTP_REQ_DEFERRED] = { [HTTP_REQ_ROUTED] = true,
+                            [HTTP_REQ_REQUESTED] = true,
                             [HTTP_REQ_BODY_ENDED] = true },
     [HTTP_REQ_RESPONDED] = { [HTTP_REQ_RESPONDED] = false },
 };
@@ -207,8 +210,11 @@ static unsigned http_method_bit(const char *m)
 
 static void http_allow_header(struct http_req *req, unsigned methods)
 {
-    static const struct { unsigned bit; const char *name; } names[] = {
-        { HTTP_GET, "GET" }, { HTTP_HEAD, "HEAD" }, { HTTP_POST, "POST" },
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {
+        { HTTP_GET, "GET" }, { HTTP_HEAD, "HEAD" },     { HTTP_POST, "POST" },
         { HTTP_PUT, "PUT" }, { HTTP_DELETE, "DELETE" },
     };
     char allow[64] = "";
@@ -269,7 +275,7 @@ static struct deadline_conn *http_deadline_of(struct MHD_Connection *con)
 static enum MHD_Result http_queue(struct http_req *req)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(
-        req->body_len, req->body ? req->body : (void *)(uintptr_t)"", 
+        req->body_len, req->body ? req->body : (void *)(uintptr_t) "",
         req->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return MHD_NO;
@@ -334,7 +340,8 @@ static int http_acquire(struct http_req *req, struct db_pool **pool, struct db_c
 /* On a lane thread: the request's work, with a pooled connection when asked for. */
 static void http_job_run(struct workers_job *job)
 {
-    struct http_req *req = (struct http_req *)(void *)((char *)job - offsetof(struct http_req, job));
+    struct http_req *req =
+        (struct http_req *)(void *)((char *)job - offsetof(struct http_req, job));
     struct db_conn *conn = NULL;
     struct db_pool *pool = NULL;
     if (req->work_flags & (WORK_DB | WORK_DB_READ)) {
@@ -343,8 +350,9 @@ static void http_job_run(struct workers_job *job)
         if (rc != DB_OK) {
             str_copy(req->note, sizeof req->note, err);
             http_add_header(req, "Retry-After", "1");
-            http_respond_error(req, 503, rc == DB_ERR_TIMEOUT ? "Service overloaded, retry later"
-                                                              : "Database unavailable");
+            http_respond_error(req, 503,
+                               rc == DB_ERR_TIMEOUT ? "Service overloaded, retry later"
+                                                    : "Database unavailable");
             return;
         }
     }
@@ -357,7 +365,8 @@ static void http_job_run(struct workers_job *job)
  * the HTTP thread, which moves the state). req belongs to the HTTP side from here on. */
 static void http_job_done(struct workers_job *job)
 {
-    struct http_req *req = (struct http_req *)(void *)((char *)job - offsetof(struct http_req, job));
+    struct http_req *req =
+        (struct http_req *)(void *)((char *)job - offsetof(struct http_req, job));
     atomic_store_explicit(&req->job_done, true, memory_order_release);
     MHD_resume_connection(req->conn);
 }
@@ -447,9 +456,8 @@ static bool http_resumed(struct http_req *req)
 }
 
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *con, const char *url,
-                                   const char *method, const char *version,
-                                   const char *upload_data, size_t *upload_data_size,
-                                   void **con_cls)
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **con_cls)
 {
     struct http_req *req = *con_cls;
     if (!req || !req->uri)
@@ -554,8 +562,10 @@ static void http_completed(void *cls, struct MHD_Connection *con, void **con_cls
             .bytes = req->bytes_sent,
             .duration_ms = (double)dur / 1e6,
             .db_ms = (double)req->db_ns / 1e6,
-            .note = req->note[0] ? req->note : (ok ? NULL : "connection closed before the "
-                                                             "response was sent"),
+            .note = req->note[0] ? req->note
+                                 : (ok ? NULL
+                                       : "connection closed before the "
+                                         "response was sent"),
         };
         if (req->route != NULL || req->status != 200)
             log_request(&line);
@@ -626,10 +636,9 @@ static struct MHD_Daemon *http_daemon(struct http_listener *l, int fd, long thre
     if (threads > 1) /* MHD warns about a pool of one */
         o[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, threads, NULL };
     o[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, hard, NULL };
-    o[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, s->connection_timeout_s,
-                                      NULL };
-    o[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_MEMORY_LIMIT,
-                                      NULL };
+    o[n++] =
+        (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, s->connection_timeout_s, NULL };
+    o[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_MEMORY_LIMIT, NULL };
     o[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
     /* The logger first, so that MHD's complaints about later options reach it. */
     return MHD_start_daemon(flags, 0, NULL, NULL, http_access, l, MHD_OPTION_EXTERNAL_LOGGER,
@@ -675,7 +684,8 @@ struct http_server *http_server_start(const struct http_server_settings *s, char
     }
     const long threads[LANE_COUNT] = { [LANE_READ] = s->workers,
                                        [LANE_BATCH] = s->batch_workers > 0 ? s->batch_workers : 1,
-                                       [LANE_COMMIT] = s->commit_workers > 0 ? s->commit_workers : 1 };
+                                       [LANE_COMMIT] =
+                                           s->commit_workers > 0 ? s->commit_workers : 1 };
     for (int l = 0; l < LANE_COUNT; l++) {
         srv->lanes[l] = workers_start(l, threads[l], s->queue_max);
         if (!srv->lanes[l]) {
@@ -759,7 +769,6 @@ long http_server_inflight(const struct http_server *srv)
 {
     return atomic_load(&srv->inflight);
 }
-
 
 void http_server_stop(struct http_server *srv)
 {

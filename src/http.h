@@ -64,11 +64,11 @@ enum http_req_state {
 typedef void (*http_work_fn)(struct http_req *req, struct db_conn *conn);
 
 struct http_route {
-    const char *path;     /* exact path, or a prefix when prefix is true */
+    const char *path; /* exact path, or a prefix when prefix is true */
     bool prefix;
     unsigned methods;
-    int metric;           /* enum metrics_route */
-    bool admin;           /* also served on the admin listener */
+    int metric; /* enum metrics_route */
+    bool admin; /* also served on the admin listener */
     /* Called once the headers are in. May respond, defer, or wait for the body. */
     void (*on_request)(struct http_req *req);
     /* Called for each body chunk; the data is valid only during the call. */
@@ -86,35 +86,35 @@ struct http_req {
     struct MHD_Connection *conn;
     struct http_server *srv;
     const struct http_route *route;
-    char *uri;              /* owned: the raw request target */
-    const char *method;     /* MHD-owned */
-    const char *path;       /* MHD-owned, decoded */
-    const char *query;      /* into uri, or NULL */
+    char *uri;          /* owned: the raw request target */
+    const char *method; /* MHD-owned */
+    const char *path;   /* MHD-owned, decoded */
+    const char *query;  /* into uri, or NULL */
     unsigned method_bit;
     char request_id[72];
     uint64_t t_start_ns;
-    uint64_t db_ns;         /* time spent in the database, for Server-Timing and the log */
-    void *state;            /* owned by the route (freed in on_free), or by http.c when
+    uint64_t db_ns;   /* time spent in the database, for Server-Timing and the log */
+    void *state;      /* owned by the route (freed in on_free), or by http.c when
                              * made with http_state_new() */
-    bool state_plain;       /* state came from http_state_new(): http.c frees it */
+    bool state_plain; /* state came from http_state_new(): http.c frees it */
     /* The response, queued when the connection is next served. */
     int status;
-    char *body;             /* owned */
+    char *body; /* owned */
     size_t body_len;
     const char *content_type;
     char *hdr_name[HTTP_MAX_HEADERS];
     char *hdr_value[HTTP_MAX_HEADERS];
     int hdr_count;
-    char note[256];         /* why it failed, for the log line */
+    char note[256]; /* why it failed, for the log line */
     uint64_t bytes_sent;
     /* Internal */
-    enum http_req_state state_;   /* the life cycle: only http_req_set_state() writes it */
+    enum http_req_state state_;    /* the life cycle: only http_req_set_state() writes it */
     enum http_req_state resume_to; /* DEFERRED: where the request continues */
-    bool has_response;      /* a response is set (by the route, maybe on a lane thread) */
-    bool admin;             /* served on the admin listener */
-    bool discard_body;      /* answer already decided: drop the rest of the body */
-    bool respond_early;     /* queue the response before reading the body (closes the conn) */
-    bool uri_too_long;      /* longer than the request target we keep: 414 */
+    bool has_response;             /* a response is set (by the route, maybe on a lane thread) */
+    bool admin;                    /* served on the admin listener */
+    bool discard_body;             /* answer already decided: drop the rest of the body */
+    bool respond_early; /* queue the response before reading the body (closes the conn) */
+    bool uri_too_long;  /* longer than the request target we keep: 414 */
     http_work_fn work;
     unsigned work_flags;
     char min_lsn[40];       /* WORK_DB_READ: the Rates-Min-LSN header, or empty */
@@ -128,22 +128,22 @@ struct http_req {
 struct http_server_settings {
     const char *listen;
     const char *admin_listen;
-    int listen_fd;          /* inherited listening socket or -1 */
+    int listen_fd; /* inherited listening socket or -1 */
     int admin_fd;
     long http_threads;
-    long workers;           /* read lane */
-    long batch_workers;     /* batch lane: chunks and retractions */
-    long commit_workers;    /* commit lane */
-    long queue_max;         /* per lane */
+    long workers;        /* read lane */
+    long batch_workers;  /* batch lane: chunks and retractions */
+    long commit_workers; /* commit lane */
+    long queue_max;      /* per lane */
     long max_connections;
     long max_connections_per_ip; /* public listener; 0: none */
     long connection_timeout_s;
-    long header_timeout_s;  /* accept (or the previous response) to the end of the headers */
-    long send_timeout_s;    /* a response queued to fully sent */
+    long header_timeout_s; /* accept (or the previous response) to the end of the headers */
+    long send_timeout_s;   /* a response queued to fully sent */
     long pool_wait_ms;
-    struct db_pool *pool;        /* primary, read lane */
-    struct db_pool *batch_pool;  /* primary, batch lanes */
-    struct db_pool *read_pool;   /* replicas (reads), or the same as pool */
+    struct db_pool *pool;       /* primary, read lane */
+    struct db_pool *batch_pool; /* primary, batch lanes */
+    struct db_pool *read_pool;  /* replicas (reads), or the same as pool */
     const struct http_route *routes;
     int route_count;
 };
@@ -193,7 +193,5 @@ int http_defer(struct http_req *req, http_work_fn fn, unsigned flags);
 /* Moves the life cycle (see enum http_req_state). false (and, in the sanitizer build, an
  * abort) when the move is not allowed. HTTP thread only. */
 bool http_req_set_state(struct http_req *req, enum http_req_state to);
-
-
 
 #endif

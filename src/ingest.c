@@ -85,8 +85,7 @@ void ingest_add_error(struct ingest *b, uint64_t line, const char *field, const 
     str_copy(e->message, sizeof e->message, message);
 }
 
-static void ingest_on_parse_error(void *ctx, uint64_t line, const char *field,
-                                  const char *message)
+static void ingest_on_parse_error(void *ctx, uint64_t line, const char *field, const char *message)
 {
     ingest_add_error(ctx, line, field, message);
 }
@@ -196,8 +195,9 @@ void ingest_on_request(struct http_req *req)
     const char *ct = http_header(req, "Content-Type");
     int fmt = ct ? rowparse_format_from_content_type(ct) : -1;
     if (fmt < 0) {
-        ingest_refuse(req, 415, "Content-Type must be text/csv, application/x-ndjson or "
-                                "application/json");
+        ingest_refuse(req, 415,
+                      "Content-Type must be text/csv, application/x-ndjson or "
+                      "application/json");
         return;
     }
     const char *cl = http_header(req, "Content-Length");

@@ -59,7 +59,8 @@ static void ingest_db_fail(struct ingest *b, const PGresult *res, const char *wh
     } else if (state && (strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0 ||
                          strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)) {
         b->retry_after = true;
-        ingest_fail(b, 503, "database_busy", "Database busy (lock or statement timeout), retry later");
+        ingest_fail(b, 503, "database_busy",
+                    "Database busy (lock or statement timeout), retry later");
     } else {
         ingest_fail(b, 500, "database_error", "Database error");
     }
@@ -67,8 +68,7 @@ static void ingest_db_fail(struct ingest *b, const PGresult *res, const char *wh
 
 /* Runs sql; returns the result when its status is want, else NULL with the failure noted. */
 static PGresult *ingest_db_exec(struct ingest *b, const char *sql, int nparams,
-                                const char *const *params, ExecStatusType want,
-                                const char *what)
+                                const char *const *params, ExecStatusType want, const char *what)
 {
     uint64_t t0 = clock_mono_ns();
     PGresult *res = nparams ? PQexecParams(b->conn->pg, sql, nparams, NULL, params, NULL, NULL, 0)
@@ -82,8 +82,8 @@ static PGresult *ingest_db_exec(struct ingest *b, const char *sql, int nparams,
     return res;
 }
 
-static int ingest_db_run(struct ingest *b, const char *sql, int nparams,
-                         const char *const *params, const char *what)
+static int ingest_db_run(struct ingest *b, const char *sql, int nparams, const char *const *params,
+                         const char *what)
 {
     PGresult *res = ingest_db_exec(b, sql, nparams, params, PGRES_COMMAND_OK, what);
     PQclear(res);
@@ -100,8 +100,7 @@ static void ingest_db_unlock(struct ingest *b)
     if (!b->slot)
         snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(%lld)", (long long)b->key_lock);
     else if (!b->key_locked)
-        snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(%d, %d)", INGEST_SLOT_CLASS,
-                 b->slot);
+        snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(%d, %d)", INGEST_SLOT_CLASS, b->slot);
     PGresult *res = PQexec(b->conn->pg, sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         db_conn_discard(b->conn); /* closing the session releases them */
@@ -197,8 +196,7 @@ static int ingest_db_open(struct ingest *b)
                       "NOT NULL, day date NOT NULL, price integer NOT NULL) ON COMMIT DROP",
                       0, NULL, "staging table") != 0)
         return -1;
-    res = ingest_db_exec(b, "COPY pg_temp.ingest_stage FROM STDIN", 0, NULL, PGRES_COPY_IN,
-                         "copy");
+    res = ingest_db_exec(b, "COPY pg_temp.ingest_stage FROM STDIN", 0, NULL, PGRES_COPY_IN, "copy");
     if (!res)
         return -1;
     PQclear(res);
@@ -265,8 +263,11 @@ static int ingest_db_add_code(struct dynbuf *d, const char *s, size_t len)
 {
     size_t start = 0;
     for (size_t i = 0; i < len; i++) {
-        const char *esc = s[i] == '\\' ? "\\\\" : s[i] == '\t' ? "\\t"
-                        : s[i] == '\n' ? "\\n" : s[i] == '\r' ? "\\r" : NULL;
+        const char *esc = s[i] == '\\'   ? "\\\\"
+                          : s[i] == '\t' ? "\\t"
+                          : s[i] == '\n' ? "\\n"
+                          : s[i] == '\r' ? "\\r"
+                                         : NULL;
         if (!esc)
             continue;
         if (dynbuf_add(d, s + start, i - start) != 0 || dynbuf_adds(d, esc) != 0)
@@ -389,8 +390,9 @@ int ingest_db_commit(struct ingest *b)
     snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)b->bytes);
     snprintf(recv, sizeof recv, "%.6f", b->received_epoch);
     snprintf(dur, sizeof dur, "%.3f", b->duration_ms);
-    const char *p[9] = { id, b->key[0] ? b->key : NULL, b->token, b->content_type, b->sha_hex,
-                         rows, bytes, recv, dur };
+    const char *p[9] = {
+        id, b->key[0] ? b->key : NULL, b->token, b->content_type, b->sha_hex, rows, bytes, recv, dur
+    };
     if (ingest_db_run(b,
                       "INSERT INTO public.batches (id, idempotency_key, token_name, content_type,"
                       " body_sha256, rows, bytes, status, http_status, received_at, committed_at,"
@@ -418,8 +420,17 @@ static void ingest_db_record(struct ingest *b)
     snprintf(count, sizeof count, "%llu", (unsigned long long)b->error_total);
     ingest_error_summary(b, summary, sizeof summary);
     const char *kind = b->outcome == BATCH_REJECTED ? "rejected" : "aborted";
-    const char *p[12] = { b->batch_id ? id : NULL, b->key[0] ? b->key : NULL, b->token,
-                          b->content_type, rows, bytes, kind, status, recv, dur, summary,
+    const char *p[12] = { b->batch_id ? id : NULL,
+                          b->key[0] ? b->key : NULL,
+                          b->token,
+                          b->content_type,
+                          rows,
+                          bytes,
+                          kind,
+                          status,
+                          recv,
+                          dur,
+                          summary,
                           count };
     PGresult *res = PQexecParams(
         b->conn->pg,

@@ -49,13 +49,13 @@ struct ingest_error {
 
 struct ingest {
     enum ingest_phase phase;
-    int fmt;                        /* enum rowparse_format */
+    int fmt; /* enum rowparse_format */
     char content_type[64];
     char token[INGEST_NAME_MAX + 1];
-    char key[INGEST_KEY_MAX + 1];   /* Idempotency-Key, "" when none */
-    int64_t key_lock;               /* advisory lock id of (token, key) */
+    char key[INGEST_KEY_MAX + 1]; /* Idempotency-Key, "" when none */
+    int64_t key_lock;             /* advisory lock id of (token, key) */
     bool key_locked;
-    int slot;                       /* global slot held (advisory lock), 0 when none */
+    int slot; /* global slot held (advisory lock), 0 when none */
     char request_id[72];
     /* Limits, copied from the configuration when the batch starts. */
     uint64_t max_bytes, max_rows;
@@ -64,37 +64,37 @@ struct ingest {
     struct db_conn *conn;
     bool in_tx, in_copy;
     int64_t batch_id;
-    struct portset *ports;          /* owned */
-    struct rowparse *parser;        /* owned */
+    struct portset *ports;   /* owned */
+    struct rowparse *parser; /* owned */
     bool parser_stopped;
-    struct dynbuf copy;             /* COPY text not yet sent */
+    struct dynbuf copy; /* COPY text not yet sent */
     /* The body. */
-    EVP_MD_CTX *sha;                /* owned */
+    EVP_MD_CTX *sha; /* owned */
     char sha_hex[65];
     uint64_t bytes, rows;
-    char *chunk;                    /* owned: the bytes a worker job is about to process */
+    char *chunk; /* owned: the bytes a worker job is about to process */
     size_t chunk_len, chunk_cap;
     /* Timing. */
     uint64_t t0_ns;
-    double received_epoch;          /* wall clock, seconds */
+    double received_epoch; /* wall clock, seconds */
     double duration_ms;
     /* Errors of rows (parser and unknown codes), first INGEST_MAX_ERRORS in body order. */
     struct ingest_error errors[INGEST_MAX_ERRORS];
     size_t nerrors;
     uint64_t error_total;
     /* The outcome. */
-    int status;                     /* HTTP status once decided, else 0 */
+    int status; /* HTTP status once decided, else 0 */
     char message[256];
-    const char *code;               /* machine-readable error code or NULL */
-    int outcome;                    /* enum metrics_batch_outcome */
-    bool record;                    /* write a ledger record for a failure */
+    const char *code; /* machine-readable error code or NULL */
+    int outcome;      /* enum metrics_batch_outcome */
+    bool record;      /* write a ledger record for a failure */
     bool retry_after;
     /* A replay: the committed batch the key names. */
     int64_t replay_id;
     uint64_t replay_rows, replay_bytes;
     double replay_duration_ms;
     char replay_sha[65];
-    bool replay_retracted;          /* the key names a retracted batch: 409 batch_retracted */
+    bool replay_retracted; /* the key names a retracted batch: 409 batch_retracted */
 };
 
 /* ingest.c */

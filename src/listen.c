@@ -33,7 +33,8 @@ int listen_open(const char *addr, char *err, size_t errcap)
         h[hlen - 1] = '\0';
         h++;
     }
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = { .ai_family = AF_UNSPEC,
+                              .ai_socktype = SOCK_STREAM,
                               .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
     struct addrinfo *res = NULL;
     int gai = getaddrinfo(*h ? h : NULL, colon + 1, &hints, &res);

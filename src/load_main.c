@@ -23,14 +23,14 @@
 /* Exit codes (also in --help). */
 enum {
     LOAD_OK = 0,
-    LOAD_LOCAL = 1,       /* the file or the token file cannot be read */
-    LOAD_USAGE = 2,       /* bad options or arguments (as ratesd and rates-gen) */
-    LOAD_REJECTED = 3,    /* 422: invalid rows; nothing was inserted */
-    LOAD_KEY_REUSED = 4,  /* 422 idempotency_key_reused: the key names another body */
-    LOAD_AUTH = 5,        /* 401 or 403 */
-    LOAD_REFUSED = 6,     /* another 4xx (413 too large, 415 type, ...) */
-    LOAD_GAVE_UP = 7,     /* retries exhausted (503, 409 in flight, 502/504, broken links) */
-    LOAD_CONFLICT = 8,    /* a final 409: batch_retracted, port_removed: not retried */
+    LOAD_LOCAL = 1,      /* the file or the token file cannot be read */
+    LOAD_USAGE = 2,      /* bad options or arguments (as ratesd and rates-gen) */
+    LOAD_REJECTED = 3,   /* 422: invalid rows; nothing was inserted */
+    LOAD_KEY_REUSED = 4, /* 422 idempotency_key_reused: the key names another body */
+    LOAD_AUTH = 5,       /* 401 or 403 */
+    LOAD_REFUSED = 6,    /* another 4xx (413 too large, 415 type, ...) */
+    LOAD_GAVE_UP = 7,    /* retries exhausted (503, 409 in flight, 502/504, broken links) */
+    LOAD_CONFLICT = 8,   /* a final 409: batch_retracted, port_removed: not retried */
 };
 
 #define LOAD_KEY_MAX 255
@@ -43,15 +43,15 @@ enum {
 struct load_opts {
     const char *file;
     const char *url;
-    const char *format;       /* Content-Type to send */
+    const char *format; /* Content-Type to send */
     const char *token_file;
     const char *key;
     bool new_key;
     int retries;
     long timeout_s;
     int show_errors;
-    int progress;             /* -1 auto, 0 off, 1 on */
-    double interval_s;        /* plain progress lines every interval_s */
+    int progress;      /* -1 auto, 0 off, 1 on */
+    double interval_s; /* plain progress lines every interval_s */
 };
 
 /* One upload attempt's state (the file is rewound before each). */
@@ -59,15 +59,15 @@ struct load_xfer {
     FILE *f;
     uint64_t size;
     uint64_t sent;
-    uint64_t lines;           /* row marks read so far: an estimate of rows */
-    char row_mark;            /* LF for CSV/NDJSON, '{' for a JSON array */
-    struct dynbuf reply;      /* response body, capped at LOAD_REPLY_MAX */
-    double retry_after_s;     /* from Retry-After, or -1 */
+    uint64_t lines;       /* row marks read so far: an estimate of rows */
+    char row_mark;        /* LF for CSV/NDJSON, '{' for a JSON array */
+    struct dynbuf reply;  /* response body, capped at LOAD_REPLY_MAX */
+    double retry_after_s; /* from Retry-After, or -1 */
     bool tty;
     int progress;
     double interval_s;
     uint64_t t0_ns;
-    uint64_t sent_ns;         /* when the whole body had been read, or 0 */
+    uint64_t sent_ns; /* when the whole body had been read, or 0 */
     uint64_t last_draw_ns;
     bool read_error;
 };
@@ -112,7 +112,8 @@ static void load_usage(FILE *out)
           "lands exactly once. Re-run the same command after exit 7 for the same reason.\n"
           "\n"
           "Exit codes (docs/exit-codes.md): 0 committed (or already committed: replayed),\n"
-          "1 cannot read FILE or the token file, 2 usage, 3 rejected: invalid rows (nothing inserted), 4 the key was\n"
+          "1 cannot read FILE or the token file, 2 usage, 3 rejected: invalid rows (nothing "
+          "inserted), 4 the key was\n"
           "used for a different body, 5 authentication (401/403), 6 refused (413, 415, other\n"
           "4xx), 7 gave up after the retries (service unavailable or connection problems),\n"
           "8 conflict (409: the key's batch was retracted, a port was removed meanwhile).\n",
@@ -125,8 +126,10 @@ static const char *load_content_type(const char *format, const char *file)
     static const struct {
         const char *name;
         const char *type;
-    } types[] = { { "csv", "text/csv" },       { "ndjson", "application/x-ndjson" },
-                  { "jsonl", "application/x-ndjson" }, { "json", "application/json" } };
+    } types[] = { { "csv", "text/csv" },
+                  { "ndjson", "application/x-ndjson" },
+                  { "jsonl", "application/x-ndjson" },
+                  { "json", "application/json" } };
     const char *name = format;
     if (!name) {
         const char *dot = strrchr(file, '.');
@@ -378,8 +381,8 @@ static int load_report_error(long status, const struct dynbuf *reply, int show)
     yajl_val errors = load_json_get(j, "errors", yajl_t_array);
     yajl_val count = load_json_get(j, "error_count", yajl_t_number);
     fprintf(stderr, "rates-load: HTTP %ld: %s%s%s%s\n", status,
-            msg ? msg : (reply->buf && reply->len ? reply->buf : "(no message)"),
-            code ? " [" : "", code ? code : "", code ? "]" : "");
+            msg ? msg : (reply->buf && reply->len ? reply->buf : "(no message)"), code ? " [" : "",
+            code ? code : "", code ? "]" : "");
     if (YAJL_IS_INTEGER(count))
         fprintf(stderr, "rates-load: %lld invalid rows or fields; nothing was inserted\n",
                 YAJL_GET_INTEGER(count));
@@ -520,8 +523,9 @@ static int load_run(const struct load_opts *o, FILE *f, uint64_t size, const cha
         load_err("URL too long");
         return LOAD_USAGE;
     }
-    struct load_xfer x = { .f = f, .size = size, .progress = o->progress,
-                           .interval_s = o->interval_s };
+    struct load_xfer x = {
+        .f = f, .size = size, .progress = o->progress, .interval_s = o->interval_s
+    };
     x.tty = isatty(STDOUT_FILENO) == 1;
     x.row_mark = strcmp(o->format, "application/json") == 0 ? '{' : '\n';
     if (x.progress < 0)
@@ -576,7 +580,8 @@ static int load_run(const struct load_opts *o, FILE *f, uint64_t size, const cha
         }
         if (attempt >= o->retries) {
             load_err("giving up after %d attempts; re-run the same command to retry safely "
-                     "(key %s)", attempt + 1, key);
+                     "(key %s)",
+                     attempt + 1, key);
             rc = LOAD_GAVE_UP;
             break;
         }
@@ -597,16 +602,23 @@ fail:
 static int load_parse_opts(int argc, char **argv, struct load_opts *o)
 {
     static const struct option longs[] = {
-        { "format", required_argument, NULL, 'f' },  { "token-file", required_argument, NULL, 'T' },
-        { "key", required_argument, NULL, 'k' },     { "new-key", no_argument, NULL, 'n' },
-        { "retries", required_argument, NULL, 'r' }, { "timeout", required_argument, NULL, 't' },
-        { "errors", required_argument, NULL, 'e' },  { "progress", no_argument, NULL, 'p' },
-        { "quiet", no_argument, NULL, 'q' },         { "interval", required_argument, NULL, 'i' },
-        { "help", no_argument, NULL, 'h' },          { "version", no_argument, NULL, 'V' },
+        { "format", required_argument, NULL, 'f' },
+        { "token-file", required_argument, NULL, 'T' },
+        { "key", required_argument, NULL, 'k' },
+        { "new-key", no_argument, NULL, 'n' },
+        { "retries", required_argument, NULL, 'r' },
+        { "timeout", required_argument, NULL, 't' },
+        { "errors", required_argument, NULL, 'e' },
+        { "progress", no_argument, NULL, 'p' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "interval", required_argument, NULL, 'i' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    *o = (struct load_opts){ .retries = 8, .timeout_s = 300, .show_errors = 20, .progress = -1,
-                             .interval_s = 5 };
+    *o = (struct load_opts){
+        .retries = 8, .timeout_s = 300, .show_errors = 20, .progress = -1, .interval_s = 5
+    };
     const char *format = NULL;
     int ch;
     char *end;

@@ -29,8 +29,6 @@
  * keep-alive) may take to send a request or close before the server stops. */
 #define MAIN_LINGER_NS (2000ull * 1000000ull)
 
-
-
 static const char *main_getenv(const char *name)
 {
     return getenv(name);
@@ -99,8 +97,8 @@ static int main_shutdown(sigset_t *sigs, enum main_stop_mode mode)
                 close(fd);
             accepting = false;
             LOG_INFO("shutdown: stopped accepting after %.3f s; %ld requests in flight, %ld "
-                     "connections open", el, http_server_inflight(APP.srv),
-                     http_server_connections(APP.srv));
+                     "connections open",
+                     el, http_server_inflight(APP.srv), http_server_connections(APP.srv));
         }
         if (!accepting && http_server_inflight(APP.srv) == 0) {
             if (!idle_since)
@@ -292,12 +290,13 @@ int main(int argc, char **argv)
         }
         first = 3;
     } else if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 &&
-        strcmp(cmd, "config-table") != 0) {
+               strcmp(cmd, "config-table") != 0) {
         fprintf(stderr, "ratesd: unknown command '%s' (serve, migrate; see --help)\n", cmd);
         return 2;
     }
     char err[1024];
-    int rc = config_load(&APP.cfg, argc - first, (const char *const *)(argv + first), main_getenv, err, sizeof err);
+    int rc = config_load(&APP.cfg, argc - first, (const char *const *)(argv + first), main_getenv,
+                         err, sizeof err);
     if (rc == CONFIG_HELP) {
         config_usage(stdout);
         aggregates_usage(stdout);

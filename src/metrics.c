@@ -20,23 +20,22 @@ struct hist {
     atomic_uint_fast64_t sum_ns;
 };
 
-static const double http_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                      0.05,   0.1,   0.25,   0.5,   1,    2.5, 10 };
+static const double http_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                      0.1,    0.25,  0.5,    1,     2.5,  10 };
 static const double db_bounds[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                     0.025,  0.05,    0.1,    0.25,  1,      5 };
 static const double batch_bounds[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300 };
 
-static const int status_codes[] = { 200, 201, 204, 400, 401, 403, 404, 405, 409,
-                                    413, 414, 415, 422, 431, 500, 503 };
+static const int status_codes[] = { 200, 201, 204, 400, 401, 403, 404, 405,
+                                    409, 413, 414, 415, 422, 431, 500, 503 };
 #define STATUS_COUNT ((int)ARRAY_LEN(status_codes) + 1)
 
 static const char *const route_names[ROUTE_COUNT] = {
-    "/", "/rates", "/batches", "/batches/{id}", "/healthz", "/readyz", "/metrics",
-    "/regions", "/ports", "other"
+    "/",       "/rates",   "/batches", "/batches/{id}", "/healthz",
+    "/readyz", "/metrics", "/regions", "/ports",        "other"
 };
-static const char *const outcome_names[BATCH_OUTCOME_COUNT] = { "committed", "rejected",
-                                                                 "replayed", "aborted",
-                                                                 "retracted" };
+static const char *const outcome_names[BATCH_OUTCOME_COUNT] = { "committed", "rejected", "replayed",
+                                                                "aborted", "retracted" };
 
 static atomic_uint_fast64_t requests[ROUTE_COUNT][STATUS_COUNT];
 static struct hist request_hist[ROUTE_COUNT];
@@ -102,7 +101,10 @@ void metrics_request_done(int route, int status, uint64_t duration_ns)
     hist_observe(&request_hist[route], duration_ns);
 }
 
-void metrics_inflight_add(int delta) { atomic_fetch_add(&inflight, delta); }
+void metrics_inflight_add(int delta)
+{
+    atomic_fetch_add(&inflight, delta);
+}
 static int metrics_pool_index(int pool)
 {
     return pool >= 0 && pool < POOL_COUNT ? pool : POOL_PRIMARY;
@@ -124,24 +126,60 @@ void metrics_pool_wait(int pool, uint64_t ns)
 {
     hist_observe(&pool_wait_hist[metrics_pool_index(pool)], ns);
 }
-const char *metrics_lane_name(int lane) { return lane_names[metrics_lane_index(lane)]; }
-void metrics_lane_workers_set(int lane, long n) { atomic_store(&lane_workers[metrics_lane_index(lane)], n); }
-void metrics_lane_queued(int lane) { atomic_fetch_add(&lane_depth[metrics_lane_index(lane)], 1); }
+const char *metrics_lane_name(int lane)
+{
+    return lane_names[metrics_lane_index(lane)];
+}
+void metrics_lane_workers_set(int lane, long n)
+{
+    atomic_store(&lane_workers[metrics_lane_index(lane)], n);
+}
+void metrics_lane_queued(int lane)
+{
+    atomic_fetch_add(&lane_depth[metrics_lane_index(lane)], 1);
+}
 void metrics_lane_dequeued(int lane, uint64_t waited_ns)
 {
     lane = metrics_lane_index(lane);
     atomic_fetch_sub(&lane_depth[lane], 1);
     hist_observe(&lane_wait_hist[lane], waited_ns);
 }
-void metrics_lane_busy_add(int lane, int delta) { atomic_fetch_add(&lane_busy[metrics_lane_index(lane)], delta); }
-void metrics_rejected_overload(int lane) { atomic_fetch_add(&lane_rejects[metrics_lane_index(lane)], 1); }
-void metrics_db_query(uint64_t ns) { hist_observe(&db_query_hist, ns); }
-void metrics_db_error(void) { atomic_fetch_add(&db_errors, 1); }
-void metrics_db_reconnect(void) { atomic_fetch_add(&db_reconnects, 1); }
-void metrics_batch_inflight_add(int delta) { atomic_fetch_add(&batch_inflight, delta); }
-void metrics_connections_add(bool admin, int delta) { atomic_fetch_add(&connections[admin], delta); }
-void metrics_connection_refused(void) { atomic_fetch_add(&connections_refused, 1); }
-void metrics_deadline_closed(bool head) { atomic_fetch_add(&deadline_closed[head], 1); }
+void metrics_lane_busy_add(int lane, int delta)
+{
+    atomic_fetch_add(&lane_busy[metrics_lane_index(lane)], delta);
+}
+void metrics_rejected_overload(int lane)
+{
+    atomic_fetch_add(&lane_rejects[metrics_lane_index(lane)], 1);
+}
+void metrics_db_query(uint64_t ns)
+{
+    hist_observe(&db_query_hist, ns);
+}
+void metrics_db_error(void)
+{
+    atomic_fetch_add(&db_errors, 1);
+}
+void metrics_db_reconnect(void)
+{
+    atomic_fetch_add(&db_reconnects, 1);
+}
+void metrics_batch_inflight_add(int delta)
+{
+    atomic_fetch_add(&batch_inflight, delta);
+}
+void metrics_connections_add(bool admin, int delta)
+{
+    atomic_fetch_add(&connections[admin], delta);
+}
+void metrics_connection_refused(void)
+{
+    atomic_fetch_add(&connections_refused, 1);
+}
+void metrics_deadline_closed(bool head)
+{
+    atomic_fetch_add(&deadline_closed[head], 1);
+}
 
 void metrics_batch_done(int outcome, uint64_t rows, uint64_t bytes, uint64_t duration_ns)
 {
@@ -210,8 +248,8 @@ static int render_lanes(struct dynbuf *o)
     rc |= render_head(o, "rates_overload_rejections_total", "counter",
                       "Requests refused with 503 because a lane's queue was full.");
     for (int l = 0; l < LANE_COUNT; l++)
-        rc |= dynbuf_printf(o, "rates_overload_rejections_total{lane=\"%s\"} %llu\n",
-                            lane_names[l], (unsigned long long)atomic_load(&lane_rejects[l]));
+        rc |= dynbuf_printf(o, "rates_overload_rejections_total{lane=\"%s\"} %llu\n", lane_names[l],
+                            (unsigned long long)atomic_load(&lane_rejects[l]));
     return rc ? -1 : 0;
 }
 
@@ -220,7 +258,8 @@ static int render_lanes(struct dynbuf *o)
 static int render_pools(struct dynbuf *o)
 {
     int rc = 0;
-    rc |= render_head(o, "rates_db_pool_size", "gauge", "Configured database connections, by pool.");
+    rc |=
+        render_head(o, "rates_db_pool_size", "gauge", "Configured database connections, by pool.");
     for (int p = 0; p < POOL_COUNT; p++)
         if (atomic_load(&pool_present[p]))
             rc |= dynbuf_printf(o, "rates_db_pool_size{pool=\"%s\"} %ld\n", pool_names[p],
@@ -280,8 +319,7 @@ static int render_process(struct dynbuf *o)
     rc |= dynbuf_printf(o, "process_open_fds %d\n", fds);
     rc |= render_head(o, "process_max_fds", "gauge", "Limit on open file descriptors.");
     rc |= dynbuf_printf(o, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
-    rc |= render_head(o, "process_start_time_seconds", "gauge",
-                      "Start time since the Unix epoch.");
+    rc |= render_head(o, "process_start_time_seconds", "gauge", "Start time since the Unix epoch.");
     rc |= dynbuf_printf(o, "process_start_time_seconds %.3f\n", start_time_s);
     return rc ? -1 : 0;
 }
@@ -319,8 +357,9 @@ int metrics_render(struct dynbuf *o)
                       "Requests received and not yet answered.");
     rc |= dynbuf_printf(o, "rates_http_requests_in_flight %d\n", atomic_load(&inflight));
     rc |= render_head(o, "rates_http_connections", "gauge", "Open HTTP connections, by listener.");
-    rc |= dynbuf_printf(o, "rates_http_connections{listener=\"public\"} %ld\n"
-                           "rates_http_connections{listener=\"admin\"} %ld\n",
+    rc |= dynbuf_printf(o,
+                        "rates_http_connections{listener=\"public\"} %ld\n"
+                        "rates_http_connections{listener=\"admin\"} %ld\n",
                         atomic_load(&connections[0]), atomic_load(&connections[1]));
     rc |= render_head(o, "rates_http_connections_refused_total", "counter",
                       "Connections answered 503 because the connection limit was reached.");
@@ -329,8 +368,9 @@ int metrics_render(struct dynbuf *o)
     rc |= render_head(o, "rates_http_deadline_closed_total", "counter",
                       "Connections closed because their request head or response overstayed "
                       "RATES_HEADER_TIMEOUT_S or RATES_SEND_TIMEOUT_S.");
-    rc |= dynbuf_printf(o, "rates_http_deadline_closed_total{phase=\"head\"} %llu\n"
-                           "rates_http_deadline_closed_total{phase=\"send\"} %llu\n",
+    rc |= dynbuf_printf(o,
+                        "rates_http_deadline_closed_total{phase=\"head\"} %llu\n"
+                        "rates_http_deadline_closed_total{phase=\"send\"} %llu\n",
                         (unsigned long long)atomic_load(&deadline_closed[1]),
                         (unsigned long long)atomic_load(&deadline_closed[0]));
     rc |= render_lanes(o);

@@ -73,8 +73,8 @@ static int migrate_is_applied(PGconn *pg, int version, char *err, size_t errcap)
     char v[16];
     snprintf(v, sizeof v, "%d", version);
     const char *params[1] = { v };
-    PGresult *r = PQexecParams(pg, "SELECT 1 FROM public.schema_migrations WHERE version = $1",
-                               1, NULL, params, NULL, NULL, 0);
+    PGresult *r = PQexecParams(pg, "SELECT 1 FROM public.schema_migrations WHERE version = $1", 1,
+                               NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         db_error_copy(NULL, r, err, errcap);
         PQclear(r);
@@ -106,8 +106,8 @@ static int migrate_record(PGconn *pg, const struct migration *m, char *err, size
  * (comment lines before the statement are skipped). */
 static bool migrate_cic_name(const char *stmt, char *out, size_t cap)
 {
-    static const char *const words[] = { "CREATE", "UNIQUE", "INDEX", "CONCURRENTLY", "IF",
-                                         "NOT", "EXISTS" };
+    static const char *const words[] = { "CREATE", "UNIQUE", "INDEX", "CONCURRENTLY",
+                                         "IF",     "NOT",    "EXISTS" };
     const char *p = stmt;
     for (;;) { /* skip blanks and "--" comment lines */
         while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')

@@ -31,8 +31,7 @@ void openapi_docs_on_request(struct http_req *req)
         http_add_header(req, "Content-Security-Policy", openapi_csp);
         openapi_send(req, "text/html; charset=utf-8", openapi_docs_html, openapi_docs_html_len);
     } else if (strcmp(req->path, "/docs/redoc.standalone.js") == 0) {
-        openapi_send(req, "text/javascript; charset=utf-8", openapi_docs_js,
-                     openapi_docs_js_len);
+        openapi_send(req, "text/javascript; charset=utf-8", openapi_docs_js, openapi_docs_js_len);
     } else {
         http_respond_error(req, 404, "Not found");
     }

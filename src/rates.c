@@ -79,8 +79,8 @@ static bool rates_plain_number(const char *t)
     return dots <= 1 && !(t[0] == '0' && len > 1 && t[1] != '.');
 }
 
-char *rates_render(int32_t date_from, int32_t date_to, const struct rates_day *days,
-                   size_t ndays, size_t *len)
+char *rates_render(int32_t date_from, int32_t date_to, const struct rates_day *days, size_t ndays,
+                   size_t *len)
 {
     struct dynbuf b;
     /* ~50 bytes a day; the span is capped by max_span_days. */
@@ -206,7 +206,10 @@ static int rates_location(struct http_req *req, const char *key, const char *ali
 /* Both locations, origin first; 0, or -1 after answering 400. */
 static int rates_locations(struct http_req *req, struct rates_query *q, bool *valid)
 {
-    const struct { const char *key, *alias; char *out; } sides[] = {
+    const struct {
+        const char *key, *alias;
+        char *out;
+    } sides[] = {
         { "orig_code", "origin", q->orig },
         { "dest_code", "destination", q->dest },
     };
@@ -267,4 +270,3 @@ void rates_on_request(struct http_req *req)
     }
     (void)http_defer(req, rates_work, WORK_DB_READ);
 }
-

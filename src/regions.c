@@ -42,11 +42,17 @@ struct regions_col {
 };
 
 static const struct regions_col regions_tree_cols[] = {
-    { "slug", false }, { "name", false }, { "parent_slug", false }, { "depth", true },
+    { "slug", false },
+    { "name", false },
+    { "parent_slug", false },
+    { "depth", true },
 };
 /* The first column of the ports statements is the known flag, not output. */
 static const struct regions_col regions_port_cols[] = {
-    { NULL, false }, { "code", false }, { "name", false }, { "parent_slug", false },
+    { NULL, false },
+    { "code", false },
+    { "name", false },
+    { "parent_slug", false },
 };
 
 struct regions_query {
@@ -63,8 +69,8 @@ void regions_init(void)
 
 /* Renders {"<list>": [{...}, ...]} from the rows of res, skipping rows whose column first is
  * NULL, columns first..ncols-1 keyed by cols. Returns the body (caller frees) or NULL. */
-static char *regions_render(const PGresult *res, const char *list,
-                            const struct regions_col *cols, int first, int ncols, size_t *len)
+static char *regions_render(const PGresult *res, const char *list, const struct regions_col *cols,
+                            int first, int ncols, size_t *len)
 {
     struct dynbuf b;
     dynbuf_init(&b, REGIONS_BODY_MAX);
@@ -160,4 +166,3 @@ void regions_ports_on_request(struct http_req *req)
     q->by_region = rc == QUERY_FOUND;
     (void)http_defer(req, regions_ports_work, WORK_DB_READ);
 }
-

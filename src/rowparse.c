@@ -160,8 +160,11 @@ int rowparse_emit(struct rowparse *p, uint64_t line, const struct rowparse_span 
             bad = 1;
         }
     }
-    struct rowparse_row row = { .orig = f[RP_ORIG].s, .orig_len = f[RP_ORIG].len,
-                                .dest = f[RP_DEST].s, .dest_len = f[RP_DEST].len, .line = line };
+    struct rowparse_row row = { .orig = f[RP_ORIG].s,
+                                .orig_len = f[RP_ORIG].len,
+                                .dest = f[RP_DEST].s,
+                                .dest_len = f[RP_DEST].len,
+                                .line = line };
     if (rowparse_check_day(f[RP_DAY].s, f[RP_DAY].len, &row.day, msg, sizeof msg) != 0) {
         rowparse_error(p, line, "day", "%s", msg);
         bad = 1;

@@ -24,17 +24,16 @@ struct rowparse_row {
     size_t orig_len;
     const char *dest;
     size_t dest_len;
-    int32_t day;      /* days since 1970-01-01 (see date.h) */
+    int32_t day; /* days since 1970-01-01 (see date.h) */
     int32_t price;
-    uint64_t line;    /* 1-based line of the body where the row starts */
+    uint64_t line; /* 1-based line of the body where the row starts */
 };
 
 /* Returns 0 to go on, non-zero to stop parsing (rowparse_feed then returns -1). */
 typedef int (*rowparse_row_fn)(void *ctx, const struct rowparse_row *row);
 /* One invalid row or syntax error: field is "orig_code", "dest_code", "day", "price", "row"
  * (wrong number of fields or keys) or "body" (syntax). message is human-readable. */
-typedef void (*rowparse_error_fn)(void *ctx, uint64_t line, const char *field,
-                                  const char *message);
+typedef void (*rowparse_error_fn)(void *ctx, uint64_t line, const char *field, const char *message);
 
 struct rowparse;
 

@@ -24,19 +24,19 @@ enum csv_state {
 
 struct csv {
     enum csv_state st;
-    uint64_t line;        /* current physical line, 1-based */
-    uint64_t row_line;    /* line where the current record started */
-    int in_row;           /* a byte of the current record has been seen */
-    int pending_cr;       /* a CR outside quotes, waiting to see whether LF follows */
-    int first_done;       /* the first record (maybe a header) has been handled */
-    int overflow;         /* the record passed ROWPARSE_MAX_ROW bytes */
-    const char *syntax;   /* first syntax error of the record (static text) or NULL */
-    size_t row_bytes;     /* raw bytes of the record so far */
-    size_t nfields;       /* fields completed (may pass RP_NFIELDS) */
+    uint64_t line;      /* current physical line, 1-based */
+    uint64_t row_line;  /* line where the current record started */
+    int in_row;         /* a byte of the current record has been seen */
+    int pending_cr;     /* a CR outside quotes, waiting to see whether LF follows */
+    int first_done;     /* the first record (maybe a header) has been handled */
+    int overflow;       /* the record passed ROWPARSE_MAX_ROW bytes */
+    const char *syntax; /* first syntax error of the record (static text) or NULL */
+    size_t row_bytes;   /* raw bytes of the record so far */
+    size_t nfields;     /* fields completed (may pass RP_NFIELDS) */
     size_t fstart[RP_NFIELDS];
     size_t flen[RP_NFIELDS];
-    size_t cur_start;     /* start of the current field in buf */
-    size_t blen;          /* unescaped bytes in buf */
+    size_t cur_start; /* start of the current field in buf */
+    size_t blen;      /* unescaped bytes in buf */
     char buf[ROWPARSE_MAX_ROW];
 };
 
@@ -88,8 +88,7 @@ static int csv_end_row(struct rowparse *p, struct csv *c)
         rowparse_error(p, c->row_line, "body", "%s", c->syntax);
     } else if (c->nfields != RP_NFIELDS) {
         rowparse_error(p, c->row_line, "row",
-                       "expected 4 fields (orig_code,dest_code,day,price), found %zu",
-                       c->nfields);
+                       "expected 4 fields (orig_code,dest_code,day,price), found %zu", c->nfields);
     } else if (!(first && csv_is_header(c))) {
         struct rowparse_span f[RP_NFIELDS];
         for (int i = 0; i < RP_NFIELDS; i++) {

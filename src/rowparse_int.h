@@ -32,12 +32,12 @@ struct rowparse {
     void *ctx;
     uint64_t rows;
     uint64_t errors;
-    int stopped;             /* fatal error or on_row asked to stop: every later call fails */
-    int bom_done;            /* the leading UTF-8 BOM (if any) has been dealt with */
-    size_t bom_len;          /* bytes of a possible BOM held back so far */
+    int stopped;    /* fatal error or on_row asked to stop: every later call fails */
+    int bom_done;   /* the leading UTF-8 BOM (if any) has been dealt with */
+    size_t bom_len; /* bytes of a possible BOM held back so far */
     unsigned char bom[3];
     const struct rowparse_ops *ops;
-    void *impl;              /* the format's state, owned by the format (ops->free) */
+    void *impl; /* the format's state, owned by the format (ops->free) */
 };
 
 /* Reports one error (counted) with a printf-formatted message capped at 256 bytes. */

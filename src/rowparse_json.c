@@ -17,7 +17,7 @@
 struct json {
     struct rowparse_obj obj;
     yajl_handle h;
-    int nonblank;   /* a byte other than JSON whitespace has been seen */
+    int nonblank; /* a byte other than JSON whitespace has been seen */
 };
 
 static int json_fail(struct rowparse *p, struct json *j, const char *what)

@@ -12,11 +12,11 @@
 
 struct ndjson {
     struct rowparse_obj obj;
-    yajl_handle h;       /* reused from line to line (yajl_alloc per line costs ~1 us); a
+    yajl_handle h;                  /* reused from line to line (yajl_alloc per line costs ~1 us); a
                             line that fails leaves it unusable: it is then replaced */
-    uint64_t line;       /* line of the bytes being collected, 1-based */
-    int overflow;        /* the current line passed ROWPARSE_MAX_ROW: skipping to LF */
-    size_t len;          /* bytes of a split line held in buf */
+    uint64_t line;                  /* line of the bytes being collected, 1-based */
+    int overflow;                   /* the current line passed ROWPARSE_MAX_ROW: skipping to LF */
+    size_t len;                     /* bytes of a split line held in buf */
     char buf[ROWPARSE_MAX_ROW + 1]; /* room for a CR before the LF */
 };
 

@@ -6,8 +6,8 @@
 
 enum obj_kind { OBJ_STRING, OBJ_NUMBER, OBJ_NULL, OBJ_BOOL, OBJ_OBJECT, OBJ_ARRAY };
 
-static const char *const obj_kind_names[] = { "a string", "a number", "null", "a boolean",
-                                              "an object", "an array" };
+static const char *const obj_kind_names[] = { "a string",  "a number",  "null",
+                                              "a boolean", "an object", "an array" };
 
 void rowparse_obj_reset(struct rowparse_obj *o)
 {

@@ -15,22 +15,22 @@
 struct rowparse_obj {
     struct rowparse *p;
     int row_depth;
-    int depth;             /* current nesting depth */
-    int in_obj;            /* inside a row object */
-    int key;               /* the member being read: RP_* or -1 (unknown, duplicate) */
-    int bad;               /* the row already has an error */
-    unsigned seen;         /* bit per RP_* key seen */
-    int stop;              /* on_row asked to stop */
-    int top_seen;          /* JSON: the top-level array has started */
-    int values;            /* NDJSON: top-level values on the current line */
-    const char *fatal;     /* a structure error that ends parsing (static text) */
-    uint64_t line;         /* current line, kept up to date by the feeder */
-    uint64_t row_line;     /* line where the row object started */
-    uint64_t row_start;    /* body offset of the row object's '{' */
-    uint64_t last_event;   /* body offset where the last JSON event ended */
-    uint64_t last_line;    /* line of the last JSON event */
-    uint64_t base;         /* body offset of the piece being parsed (set by the feeder) */
-    yajl_handle h;         /* the handle parsing now, for its byte offset */
+    int depth;           /* current nesting depth */
+    int in_obj;          /* inside a row object */
+    int key;             /* the member being read: RP_* or -1 (unknown, duplicate) */
+    int bad;             /* the row already has an error */
+    unsigned seen;       /* bit per RP_* key seen */
+    int stop;            /* on_row asked to stop */
+    int top_seen;        /* JSON: the top-level array has started */
+    int values;          /* NDJSON: top-level values on the current line */
+    const char *fatal;   /* a structure error that ends parsing (static text) */
+    uint64_t line;       /* current line, kept up to date by the feeder */
+    uint64_t row_line;   /* line where the row object started */
+    uint64_t row_start;  /* body offset of the row object's '{' */
+    uint64_t last_event; /* body offset where the last JSON event ended */
+    uint64_t last_line;  /* line of the last JSON event */
+    uint64_t base;       /* body offset of the piece being parsed (set by the feeder) */
+    yajl_handle h;       /* the handle parsing now, for its byte offset */
     size_t fstart[RP_NFIELDS];
     size_t flen[RP_NFIELDS];
     size_t blen;

@@ -16,8 +16,8 @@
 #include "log.h"
 
 #define UPGRADE_PATH_MAX 4096
-#define UPGRADE_ENV_MAX 4096   /* environment entries passed on */
-#define UPGRADE_FD_LOW 10      /* sources are moved above the target fds before dup2 */
+#define UPGRADE_ENV_MAX 4096 /* environment entries passed on */
+#define UPGRADE_FD_LOW 10    /* sources are moved above the target fds before dup2 */
 
 extern char **environ;
 

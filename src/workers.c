@@ -14,9 +14,9 @@ struct workers {
     struct workers_job *head, *tail; /* jobs owned by their submitters */
     long depth, max;
     bool stopping, joined;
-    int lane;                        /* enum metrics_lane */
+    int lane; /* enum metrics_lane */
     long nthreads;
-    pthread_t *threads;              /* owned, nthreads started */
+    pthread_t *threads; /* owned, nthreads started */
 };
 
 static void *workers_main(void *arg)

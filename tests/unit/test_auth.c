@@ -39,10 +39,9 @@ static void test_scopes(void **state)
 static void test_bad_entries(void **state)
 {
     static const char *const bad[] = {
-        "admin+:tok",            /* a scope with no name */
-        "admin+admin+ops:tok",   /* one prefix only: '+' is not a name character */
-        "ops+admin:tok",
-        "ops:a,admin+ops:b",     /* the same name twice, scope or not */
+        "admin+:tok",                         /* a scope with no name */
+        "admin+admin+ops:tok",                /* one prefix only: '+' is not a name character */
+        "ops+admin:tok", "ops:a,admin+ops:b", /* the same name twice, scope or not */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[256] = "";

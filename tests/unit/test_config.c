@@ -12,8 +12,6 @@
 #include "app.h"
 #include "config.h"
 
-
-
 static const char *fake_env_names[16];
 static const char *fake_env_values[16];
 static int fake_env_n;
@@ -112,7 +110,9 @@ static void test_config_env_file(void **state)
 
 static void test_errors_name_source(void **state)
 {
-    struct { const char *env, *val, *want; } cases[] = {
+    struct {
+        const char *env, *val, *want;
+    } cases[] = {
         { "RATES_POOL_SIZE", "0", "RATES_POOL_SIZE" },
         { "RATES_POOL_SIZE", "abc", "pool_size" },
         { "RATES_POOL_SIZE", "5x", "RATES_POOL_SIZE" },

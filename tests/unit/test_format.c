@@ -16,7 +16,10 @@
 
 static void test_numfmt(void **state)
 {
-    struct { double x; const char *want; } cases[] = {
+    struct {
+        double x;
+        const char *want;
+    } cases[] = {
         { 1154.3333333333333, "1154.3333333333333" },
         { 1154.6666666666667, "1154.6666666666667" },
         { 1155.0, "1155" },
@@ -89,7 +92,8 @@ static void test_rates_render(void **state)
     size_t len;
     char *body = rates_render(from, to, days, 2, &len);
     assert_non_null(body);
-    assert_string_equal(body,
+    assert_string_equal(
+        body,
         "{\"rates\": [{\"count\": 3, \"day\": \"2021-01-04\", \"price\": 1154.3333333333333}, "
         "{\"count\": null, \"day\": \"2021-01-03\", \"price\": null}, "
         "{\"count\": 2, \"day\": \"2021-01-02\", \"price\": null}, "
@@ -99,18 +103,20 @@ static void test_rates_render(void **state)
     /* Without text (or with text that is not a plain number), the double is formatted. */
     struct rates_day odd[] = { { .offset = 0, .count = 4, .avg = 1155.0, .avg_text = "1.155e3" } };
     body = rates_render(from, from, odd, 1, &len);
-    assert_string_equal(body, "{\"rates\": [{\"count\": 4, \"day\": \"2021-01-01\", \"price\": 1155}]}");
+    assert_string_equal(body,
+                        "{\"rates\": [{\"count\": 4, \"day\": \"2021-01-01\", \"price\": 1155}]}");
     free(body);
     body = rates_render(from, from, NULL, 0, &len);
-    assert_string_equal(body, "{\"rates\": [{\"count\": null, \"day\": \"2021-01-01\", \"price\": null}]}");
+    assert_string_equal(
+        body, "{\"rates\": [{\"count\": null, \"day\": \"2021-01-01\", \"price\": null}]}");
     free(body);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_numfmt),      cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_json_string), cmocka_unit_test(test_dynbuf_max),
+        cmocka_unit_test(test_numfmt),       cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_json_string),  cmocka_unit_test(test_dynbuf_max),
         cmocka_unit_test(test_rates_render),
     };
     return cmocka_run_group_tests_name("format", tests, NULL, NULL);

@@ -15,9 +15,18 @@
  * upload) and checks the bytes and the capacity; the sanitizer build also sees any overflow. */
 static void test_chunk_sizes(void **state)
 {
-    static const size_t sizes[] = { 0, 1, 4096, INGEST_CHUNK_MIN - 1, INGEST_CHUNK_MIN,
-                                    INGEST_CHUNK_MIN + 1, 100 * 1024, HTTP_MEMORY_LIMIT,
-                                    512 * 1024, 17, INGEST_CHUNK_MAX - 1, INGEST_CHUNK_MAX };
+    static const size_t sizes[] = { 0,
+                                    1,
+                                    4096,
+                                    INGEST_CHUNK_MIN - 1,
+                                    INGEST_CHUNK_MIN,
+                                    INGEST_CHUNK_MIN + 1,
+                                    100 * 1024,
+                                    HTTP_MEMORY_LIMIT,
+                                    512 * 1024,
+                                    17,
+                                    INGEST_CHUNK_MAX - 1,
+                                    INGEST_CHUNK_MAX };
     char *src = malloc(INGEST_CHUNK_MAX);
     assert_non_null(src);
     for (size_t i = 0; i < INGEST_CHUNK_MAX; i++)

@@ -19,9 +19,14 @@ static const struct rp_case csv_cases[] = {
       "carriage return not followed by line feed", 0 },
     { "BOM", "\xEF\xBB\xBForig_code,dest_code,day,price\nA,B,2016-01-02,7\n", 0,
       "L2:A,B,2016-01-02,7;", NULL, 0 },
-    { "BOM then data", "\xEF\xBB\xBF" "A,B,2016-01-02,7\n", 0, "L1:A,B,2016-01-02,7;", NULL, 0 },
-    { "half a BOM is data", "\xEF\xBB" "A,B,2016-01-02,7\n", 0, "E1:orig_code;",
-      "not valid UTF-8", 0 },
+    { "BOM then data",
+      "\xEF\xBB\xBF"
+      "A,B,2016-01-02,7\n",
+      0, "L1:A,B,2016-01-02,7;", NULL, 0 },
+    { "half a BOM is data",
+      "\xEF\xBB"
+      "A,B,2016-01-02,7\n",
+      0, "E1:orig_code;", "not valid UTF-8", 0 },
     { "BOM alone", "\xEF\xBB\xBF", 0, "", NULL, 0 },
     { "two bytes only", "\xEF\xBB", 0, "E1:row;", "found 1", 0 },
     { "empty body", "", 0, "", NULL, 0 },
@@ -30,8 +35,8 @@ static const struct rp_case csv_cases[] = {
     { "blank line then header", "\norig_code,dest_code,day,price\n", 0, "", NULL, 0 },
     { "spaces line", "  \n", 0, "E1:row;", "expected 4 fields", 0 },
     { "quoted fields", "\"A\",\"B\",\"2016-01-02\",\"7\"\n", 0, "L1:A,B,2016-01-02,7;", NULL, 0 },
-    { "escaped quotes", "\"A\"\"x\",\"\"\"\",2016-01-02,7\n", 0, "L1:A\"x,\",2016-01-02,7;",
-      NULL, 0 },
+    { "escaped quotes", "\"A\"\"x\",\"\"\"\",2016-01-02,7\n", 0, "L1:A\"x,\",2016-01-02,7;", NULL,
+      0 },
     { "comma in quotes", "\"A,1\",B,2016-01-02,7\n", 0, "L1:A,1,B,2016-01-02,7;", NULL, 0 },
     { "newline in quotes counts lines",
       "\"A\nB\",C,2016-01-02,7\nD,E,2016-01-02,8\n\"F\r\nG\",H,2016-01-02,9\n", 0,
@@ -42,16 +47,14 @@ static const struct rp_case csv_cases[] = {
       "E1:body;L2:C,D,2016-01-03,8;", "quote inside an unquoted field", 0 },
     { "junk after closing quote", "\"A\"x,B,2016-01-02,7\nC,D,2016-01-03,8\n", 0,
       "E1:body;L2:C,D,2016-01-03,8;", "after a closing quote", 0 },
-    { "empty quoted code", "\"\",B,2016-01-02,7\n", 0, "E1:orig_code;", "orig_code is empty",
-      0 },
+    { "empty quoted code", "\"\",B,2016-01-02,7\n", 0, "E1:orig_code;", "orig_code is empty", 0 },
     { "empty dest", "A,,2016-01-02,7\n", 0, "E1:dest_code;", "dest_code is empty", 0 },
     { "missing field", "A,B,2016-01-02\n", 0, "E1:row;", "found 3", 0 },
     { "extra field", "A,B,2016-01-02,7,8\n", 0, "E1:row;", "found 5", 0 },
     { "trailing comma", "A,B,2016-01-02,7,\n", 0, "E1:row;", "found 5", 0 },
     { "one field", "A\n", 0, "E1:row;", "found 1", 0 },
     { "embedded NUL in code", RP_BIN("A\0B,C,2016-01-02,7\n"), "E1:orig_code;", "NUL", 0 },
-    { "embedded NUL in price", RP_BIN("A,C,2016-01-02,7\0\n"), "E1:price;", "not an integer",
-      0 },
+    { "embedded NUL in price", RP_BIN("A,C,2016-01-02,7\0\n"), "E1:price;", "not an integer", 0 },
     { "invalid UTF-8", "\xC3\x28,B,2016-01-02,7\n", 0, "E1:orig_code;", "not valid UTF-8", 0 },
     { "overlong UTF-8", "A,\xC0\xAF,2016-01-02,7\n", 0, "E1:dest_code;", "not valid UTF-8", 0 },
     { "surrogate UTF-8", "\xED\xA0\x80,B,2016-01-02,7\n", 0, "E1:orig_code;", "UTF-8", 0 },
@@ -72,8 +75,8 @@ static const struct rp_case csv_cases[] = {
     { "price zero", "A,B,2016-01-02,0\n", 0, "E1:price;", "out of range", 0 },
     { "price max", "A,B,2016-01-02,2147483647\n", 0, "L1:A,B,2016-01-02,2147483647;", NULL, 0 },
     { "price max+1", "A,B,2016-01-02,2147483648\n", 0, "E1:price;", "out of range", 0 },
-    { "price huge", "A,B,2016-01-02,99999999999999999999999999\n", 0, "E1:price;",
-      "out of range", 0 },
+    { "price huge", "A,B,2016-01-02,99999999999999999999999999\n", 0, "E1:price;", "out of range",
+      0 },
     { "price leading zero", "A,B,2016-01-02,007\n", 0, "E1:price;", "leading zeros", 0 },
     { "price empty", "A,B,2016-01-02,\n", 0, "E1:price;", "price is empty", 0 },
     { "price spaces", "A,B,2016-01-02, 7\n", 0, "E1:price;", "not an integer", 0 },
@@ -98,7 +101,8 @@ static void test_csv_table(void **state)
 /* Rows longer than ROWPARSE_MAX_ROW are errors, skipped to the next record. */
 static void test_csv_overlong(void **state)
 {
-    char *a = rp_fill("A,B,2016-01-02,7\nX", ROWPARSE_MAX_ROW, 'x', ",B,2016-01-02,7\nC,D,2016-01-03,8\n");
+    char *a = rp_fill("A,B,2016-01-02,7\nX", ROWPARSE_MAX_ROW, 'x',
+                      ",B,2016-01-02,7\nC,D,2016-01-03,8\n");
     char *b = rp_fill("\"", ROWPARSE_MAX_ROW, 'y', "\nz\",B,2016-01-02,7\nC,D,2016-01-03,8");
     char *c = rp_fill("A,B,2016-01-02,", ROWPARSE_MAX_ROW, '1', "\n");
     char *d = rp_fill("\"", ROWPARSE_MAX_ROW * 2, 'y', "");

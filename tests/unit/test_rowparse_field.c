@@ -66,17 +66,21 @@ static void test_code(void **state)
     memset(long_code, 'A', sizeof long_code);
     assert_int_equal(rowparse_check_code("CNSGH", 5, "orig_code", msg, sizeof msg), 0);
     assert_int_equal(rowparse_check_code(long_code, ROWPARSE_MAX_CODE, "x", msg, sizeof msg), 0);
-    assert_int_equal(rowparse_check_code(long_code, ROWPARSE_MAX_CODE + 1, "x", msg, sizeof msg), -1);
+    assert_int_equal(rowparse_check_code(long_code, ROWPARSE_MAX_CODE + 1, "x", msg, sizeof msg),
+                     -1);
     assert_non_null(strstr(msg, "longer than 64 bytes"));
     assert_int_equal(rowparse_check_code("", 0, "dest_code", msg, sizeof msg), -1);
     assert_string_equal(msg, "dest_code is empty");
     assert_int_equal(rowparse_check_code("A\0B", 3, "x", msg, sizeof msg), -1);
     assert_non_null(strstr(msg, "NUL"));
-    static const char *const bad_utf8[] = { "\x80", "\xC0\x80", "\xE0\x80\x80", "\xED\xB0\x80",
-                                            "\xF4\x90\x80\x80", "\xF8\x88\x80\x80\x80", "\xC3",
-                                            "A\xE2\x82" };
+    static const char *const bad_utf8[] = {
+        "\x80",         "\xC0\x80",         "\xE0\x80\x80",
+        "\xED\xB0\x80", "\xF4\x90\x80\x80", "\xF8\x88\x80\x80\x80",
+        "\xC3",         "A\xE2\x82"
+    };
     for (size_t i = 0; i < ARRAY_LEN(bad_utf8); i++) {
-        assert_int_equal(rowparse_check_code(bad_utf8[i], strlen(bad_utf8[i]), "x", msg, sizeof msg), -1);
+        assert_int_equal(
+            rowparse_check_code(bad_utf8[i], strlen(bad_utf8[i]), "x", msg, sizeof msg), -1);
         assert_non_null(strstr(msg, "not valid UTF-8"));
     }
     assert_int_equal(rowparse_check_code("\xF0\x9F\x9A\xA2", 4, "x", msg, sizeof msg), 0);
