@@ -16,6 +16,7 @@ COPY Makefile VERSION ./
 COPY mk/ mk/
 COPY tools/ tools/
 COPY db/migrations/ db/migrations/
+COPY api/ api/
 COPY src/ src/
 ARG VERSION=0.0.0
 ARG COMMIT=unknown
