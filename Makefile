@@ -7,7 +7,7 @@ COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 WARN    = -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes \
           -Wformat=2 -Wshadow -Wpointer-arith -Wcast-qual -Wwrite-strings \
           -Wno-unused-parameter -Wvla -Wundef
-PKGS    = libmicrohttpd libpq yajl libcurl libcrypto
+PKGS    = libmicrohttpd libpq yajl libcurl libcrypto zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  ?= -O2 -g
@@ -16,7 +16,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) 
           -DRATES_VERSION='"$(VERSION)"' -DRATES_COMMIT='"$(COMMIT)"'
 LDLIBS  = $(PKG_LIBS) -lpthread -lm
 # Each program links only what it uses (tests/integration/test_build.py checks with readelf -d).
-RATESD_LIBS := $(shell pkg-config --libs libmicrohttpd libpq yajl libcrypto 2>/dev/null) -lpthread -lm
+RATESD_LIBS := $(shell pkg-config --libs libmicrohttpd libpq yajl libcrypto zlib 2>/dev/null) -lpthread -lm
 
 ifeq ($(SAN),1)
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -1,7 +1,7 @@
-# mk/load.mk: rates-load, the operators' loader (src/load_main.c, on libcurl and yajl); built by `make`.
+# mk/load.mk: rates-load, the operators' loader (src/load_main.c, on libcurl, yajl and zlib); built by `make`.
 LOAD_OBJS := $(BUILD)/obj/load_main.o $(BUILD)/obj/dynbuf.o $(BUILD)/obj/utf8.o $(BUILD)/obj/common.o
 
-LOAD_LIBS := $(shell pkg-config --libs libcurl libcrypto yajl 2>/dev/null) -lm
+LOAD_LIBS := $(shell pkg-config --libs libcurl libcrypto yajl zlib 2>/dev/null) -lm
 
 all: $(BUILD)/rates-load
 

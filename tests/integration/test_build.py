@@ -10,9 +10,9 @@ import harness
 BUILD = os.path.dirname(harness.RATES_BIN)
 # What each program may need (NEEDED entries, by prefix), and what it must never pull in.
 ALLOWED = {
-    "ratesd": ("libmicrohttpd", "libpq", "libyajl", "libcrypto", "libc", "libm", "libpthread",
+    "ratesd": ("libmicrohttpd", "libpq", "libyajl", "libcrypto", "libz", "libc", "libm", "libpthread",
                "libasan", "libubsan", "libtsan", "libgcc_s", "libstdc++", "ld-linux"),
-    "rates-load": ("libcurl", "libcrypto", "libyajl", "libc", "libm", "libpthread", "libasan",
+    "rates-load": ("libcurl", "libcrypto", "libyajl", "libz", "libc", "libm", "libpthread", "libasan",
                    "libubsan", "libtsan", "libgcc_s", "libstdc++", "ld-linux"),
     "rates-gen": ("libc", "libm", "libasan", "libubsan", "libtsan", "libgcc_s", "libstdc++",
                   "ld-linux"),
