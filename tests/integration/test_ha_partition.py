@@ -1,0 +1,44 @@
+"""Network partition of the primary (issue 14): each node (etcd member, Patroni, PostgreSQL) in
+its own network namespace, the leader's link cut while a writer on the leader's side keeps
+committing to it directly. scripts/ha/partition.py does the work (its own small stack, torn
+down with its namespaces); `make ha-partition-drill` prints the same report."""
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "ha"))
+import netns  # noqa: E402
+import partition  # noqa: E402
+
+pytestmark = pytest.mark.drill
+
+
+def test_partitioned_primary_stops_writing_before_another_is_promoted():
+    why = netns.available()
+    if why:
+        pytest.fail(f"the partition drill needs network namespaces: {why}")
+    rep = partition.run()
+    print(json.dumps(rep, indent=1, sort_keys=True))
+    assert rep["left_behind"] == [], rep["left_behind"]
+    # One round with the etcd raft leader on the isolated node, one with it on the majority.
+    assert [r["etcd_raft_leader_side"] for r in rep["rounds"]] == ["isolated", "majority"]
+    for r in rep["rounds"]:
+        # A new leader on the majority side.
+        assert r["new_leader"] not in (None, r["isolated"]), r
+        assert r["new_leader_promoted_s"] is not None and r["new_leader_promoted_s"] < 30, r
+        # The isolated node stopped accepting writes (demoted) before the other was
+        # promoted, and its last acknowledged commit precedes the new leader's first.
+        assert r["isolated_refuses_writes_s"] is not None, r
+        assert r["isolated_stopped_writes_before_promotion"], r
+        assert r["direct_acked"] > 0 and r["new_leader_first_ack_s"] is not None, r
+        assert r["split_brain_window_s"] < 0, r
+        # Every commit the isolated node acknowledged is on the new leader.
+        assert r["direct_acked_missing_on_new_leader"] == [], r
+        # Healed, the old node is a replica of the new leader on its timeline again.
+        assert r["old_rejoined_after_heal_s"] is not None, r
+    assert rep["ok"], rep
+    # No namespace of ours is left.
+    mine = f"{netns.PREFIX}{os.getpid()}-"
+    assert not [n for n in os.listdir("/run/netns") if n.startswith(mine)]
