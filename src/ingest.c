@@ -5,7 +5,12 @@
  * and deferred to a worker with the connection suspended: the worker hashes it, parses it and
  * PQputCopyData()s the rows on the batch's own connection. MHD reads nothing more until the
  * worker resumes the connection, so a slow database slows the client down (TCP backpressure)
- * and the server never holds more than one chunk and one COPY buffer per batch. */
+ * and the server never holds more than one chunk and one COPY buffer per batch.
+ *
+ * A body sent with Content-Encoding: gzip is decompressed on the same worker, in pieces of
+ * INGEST_INFLATE_OUT bytes (inflate.c), and everything after that sees only decompressed
+ * bytes: the byte limit, the hash, the parser. A small chunk that expands enormously (a zip
+ * bomb) is stopped at max_bytes of output with 413, holding one fixed buffer meanwhile. */
 #include "ingest.h"
 #include "ingest_int.h"
 
@@ -15,10 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "app.h"
 #include "auth.h"
 #include "http.h"
+#include "inflate.h"
 #include "log.h"
 #include "metrics.h"
 #include "portset.h"
@@ -99,6 +106,7 @@ static void ingest_free(struct ingest *b)
     portset_free(b->ports);
     rowparse_free(b->parser);
     EVP_MD_CTX_free(b->sha);
+    inflate_free(b->gz);
     dynbuf_free(&b->copy);
     free(b->chunk);
     free(b);
@@ -147,6 +155,24 @@ static int ingest_key(struct http_req *req, char *out, size_t cap)
     memcpy(out, v, n);
     out[n] = '\0';
     return 0;
+}
+
+/* Content-Encoding of the body: 0 none (or identity), 1 gzip, -1 anything else (415). */
+static int ingest_encoding(struct http_req *req)
+{
+    const char *v = http_header(req, "Content-Encoding");
+    if (!v)
+        return 0;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t n = strlen(v);
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    if (n == 8 && strncasecmp(v, "identity", n) == 0)
+        return 0;
+    if ((n == 4 && strncasecmp(v, "gzip", n) == 0) || (n == 6 && strncasecmp(v, "x-gzip", n) == 0))
+        return 1;
+    return -1;
 }
 
 /* The advisory lock id of (token, key): 63 bits of SHA-256("token\0key"). */
@@ -200,6 +226,12 @@ void ingest_on_request(struct http_req *req)
                       "application/json");
         return;
     }
+    int gzip = ingest_encoding(req);
+    if (gzip < 0) {
+        http_add_header(req, "Accept-Encoding", "gzip"); /* RFC 7694 */
+        ingest_refuse(req, 415, "Content-Encoding must be gzip (or identity, or absent)");
+        return;
+    }
     const char *cl = http_header(req, "Content-Length");
     if (cl && strtoull(cl, NULL, 10) > (unsigned long long)APP.cfg.max_body_bytes) {
         ingest_refuse(req, 413, "The body is larger than the maximum batch size");
@@ -221,8 +253,11 @@ void ingest_on_request(struct http_req *req)
     if (b) {
         b->sha = EVP_MD_CTX_new();
         b->parser = rowparse_new(fmt, ingest_db_row, ingest_on_parse_error, b);
+        if (gzip)
+            b->gz = inflate_new(INGEST_INFLATE_OUT);
     }
-    if (!b || !b->sha || !b->parser || EVP_DigestInit_ex(b->sha, EVP_sha256(), NULL) != 1) {
+    if (!b || !b->sha || !b->parser || (gzip && !b->gz) ||
+        EVP_DigestInit_ex(b->sha, EVP_sha256(), NULL) != 1) {
         if (b) {
             b->outcome = -1;
             ingest_free(b);
@@ -263,29 +298,72 @@ static void ingest_abort_and_reply(struct http_req *req, struct ingest *b)
     ingest_reply(req, b);
 }
 
+/* The inflater's sink, and the whole path of a plain body: one piece of the decompressed
+ * body is counted against max_bytes, hashed, and parsed unless the key names a committed
+ * batch (REPLAYING: only hashed). Returns non-zero to stop decompressing, with the failure
+ * recorded (or, when replaying, left to ingest_replay_end, which sees bytes > max_bytes). */
+static int ingest_piece(void *ctx, const char *data, size_t len)
+{
+    struct ingest *b = ctx;
+    b->bytes += len;
+    if (b->bytes > b->max_bytes) {
+        if (b->phase != INGEST_REPLAYING)
+            ingest_fail(b, 413, "body_too_large", "The body is larger than the maximum batch size");
+        return 1;
+    }
+    EVP_DigestUpdate(b->sha, data, len);
+    if (b->phase == INGEST_REPLAYING || b->parser_stopped)
+        return 0;
+    if (rowparse_feed(b->parser, data, len) != 0) {
+        b->parser_stopped = true;
+        if (!b->error_total && !b->status)
+            ingest_add_error(b, 0, "body", "unreadable body");
+        ingest_fail(b, 422, "invalid_rows", "The batch has invalid rows; nothing was inserted");
+        return 1;
+    }
+    return 0;
+}
+
+static void ingest_gzip_fail(struct ingest *b, int rc)
+{
+    if (rc == INFLATE_NOMEM)
+        ingest_fail(b, 500, "internal", "Out of memory");
+    else if (rc == INFLATE_CORRUPT)
+        ingest_fail(b, 400, "bad_gzip", inflate_error(b->gz));
+}
+
+/* One chunk of the body as received: decompressed first when it is gzip. */
+static void ingest_take(struct ingest *b, const char *data, size_t len)
+{
+    if (!b->gz) {
+        (void)ingest_piece(b, data, len);
+        return;
+    }
+    int rc = inflate_feed(b->gz, data, len, ingest_piece, b);
+    if (rc < 0)
+        ingest_gzip_fail(b, rc);
+}
+
+/* At the body's end: a gzip body must end at the end of a gzip member (else 400). */
+static void ingest_take_end(struct ingest *b)
+{
+    if (!b->gz || b->status)
+        return;
+    int rc = inflate_finish(b->gz);
+    if (rc < 0)
+        ingest_gzip_fail(b, rc);
+}
+
 static void ingest_chunk_work(struct http_req *req, struct db_conn *unused)
 {
     struct ingest *b = req->state;
     if (!ingest_begin(req, b)) {
-        if (b->phase == INGEST_REPLAYING) {
-            b->bytes += b->chunk_len;
-            EVP_DigestUpdate(b->sha, b->chunk, b->chunk_len);
-        }
+        if (b->phase == INGEST_REPLAYING)
+            ingest_take(b, b->chunk, b->chunk_len);
         b->chunk_len = 0;
         return;
     }
-    b->bytes += b->chunk_len;
-    if (b->bytes > b->max_bytes) {
-        ingest_fail(b, 413, "body_too_large", "The body is larger than the maximum batch size");
-    } else {
-        EVP_DigestUpdate(b->sha, b->chunk, b->chunk_len);
-        if (!b->parser_stopped && rowparse_feed(b->parser, b->chunk, b->chunk_len) != 0) {
-            b->parser_stopped = true;
-            if (!b->error_total && !b->status)
-                ingest_add_error(b, 0, "body", "unreadable body");
-            ingest_fail(b, 422, "invalid_rows", "The batch has invalid rows; nothing was inserted");
-        }
-    }
+    ingest_take(b, b->chunk, b->chunk_len);
     b->chunk_len = 0;
     if (b->status)
         ingest_abort_and_reply(req, b);
@@ -319,8 +397,7 @@ void ingest_on_body(struct http_req *req, const char *data, size_t len)
     if (!b)
         return;
     if (b->phase == INGEST_REPLAYING) {
-        b->bytes += len;
-        EVP_DigestUpdate(b->sha, data, len);
+        ingest_take(b, data, len); /* CPU only: at most max_bytes of output in all */
         return;
     }
     if (b->phase != INGEST_COPYING && b->phase != INGEST_BEGIN)
@@ -345,7 +422,8 @@ static void ingest_finish_work(struct http_req *req, struct db_conn *unused)
             ingest_replay_end(req, b);
         return;
     }
-    if (!b->parser_stopped && rowparse_finish(b->parser) != 0)
+    ingest_take_end(b);
+    if (!b->status && !b->parser_stopped && rowparse_finish(b->parser) != 0)
         b->parser_stopped = true;
     if (b->error_total)
         ingest_fail(b, 422, "invalid_rows", "The batch has invalid rows; nothing was inserted");
@@ -375,7 +453,10 @@ static void ingest_replay_end(struct http_req *req, struct ingest *b)
     EVP_DigestFinal_ex(b->sha, md, &n);
     for (unsigned int i = 0; i < n && i < 32; i++)
         snprintf(b->sha_hex + 2 * i, 3, "%02x", md[i]);
-    if (b->bytes > b->max_bytes) {
+    ingest_take_end(b);
+    if (b->status) {
+        b->record = false; /* corrupt gzip: refused before anything was begun */
+    } else if (b->bytes > b->max_bytes) {
         ingest_fail(b, 413, "body_too_large", "The body is larger than the maximum batch size");
         b->record = false;
     } else if (strcmp(b->sha_hex, b->replay_sha) == 0) {

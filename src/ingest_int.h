@@ -28,9 +28,11 @@
 #define INGEST_MAX_ERRORS 100
 #define INGEST_KEY_MAX 255
 #define INGEST_NAME_MAX 64
-#define INGEST_COPY_FLUSH (64 * 1024) /* COPY data is sent in pieces of about this size */
+#define INGEST_COPY_FLUSH (64 * 1024)  /* COPY data is sent in pieces of about this size */
+#define INGEST_INFLATE_OUT (64 * 1024) /* a gzip body is parsed in pieces of at most this */
 
 struct db_conn;
+struct inflate_stream;
 struct portset;
 
 enum ingest_phase {
@@ -69,10 +71,11 @@ struct ingest {
     bool parser_stopped;
     struct dynbuf copy; /* COPY text not yet sent */
     /* The body. */
-    EVP_MD_CTX *sha; /* owned */
+    struct inflate_stream *gz; /* owned; NULL unless Content-Encoding: gzip */
+    EVP_MD_CTX *sha;           /* owned: SHA-256 of the (decompressed) body */
     char sha_hex[65];
-    uint64_t bytes, rows;
-    char *chunk; /* owned: the bytes a worker job is about to process */
+    uint64_t bytes, rows; /* bytes: decompressed, the size max_bytes bounds */
+    char *chunk;          /* owned: the bytes a worker job is about to process */
     size_t chunk_len, chunk_cap;
     /* Timing. */
     uint64_t t0_ns;
