@@ -91,7 +91,10 @@ int inflate_feed(struct inflate_stream *z, const void *in, size_t len, inflate_s
         /* zlib counts in uInt: feed at most 1 GiB per round. */
         uInt take = len > (1u << 30) ? (1u << 30) : (uInt)len;
         if (z->state == INFLATE_AT_END) {
-            /* Another member follows (gzip -c a b > ab); anything else is garbage. */
+            /* Another member follows (gzip -c a b > ab); anything else (zero padding, junk)
+             * is named for what it is before zlib calls it a bad header. */
+            if (p[0] != 0x1f)
+                return inflate_fail(z, "data after the end of the gzip stream");
             if (inflateReset(&z->zs) != Z_OK)
                 return inflate_fail(z, "cannot restart the decoder");
             z->state = INFLATE_IN_MEMBER;
@@ -101,7 +104,8 @@ int inflate_feed(struct inflate_stream *z, const void *in, size_t len, inflate_s
         z->zs.next_out = (Bytef *)z->out;
         z->zs.avail_out = (uInt)z->out_cap;
         int rc = Z_OK;
-        while (z->zs.avail_in > 0 || z->zs.avail_out == 0) {
+        bool more = true;
+        while (more) {
             uInt before = z->zs.avail_in;
             rc = inflate(&z->zs, Z_NO_FLUSH);
             z->in_total += before - z->zs.avail_in;
@@ -113,15 +117,16 @@ int inflate_feed(struct inflate_stream *z, const void *in, size_t len, inflate_s
             }
             if (rc == Z_MEM_ERROR)
                 return INFLATE_NOMEM;
-            if (rc == Z_BUF_ERROR && z->zs.avail_out != 0)
-                break; /* no progress possible: all input used */
-            if (z->zs.avail_out == 0 || rc == Z_STREAM_END) {
+            /* A full buffer may leave output inside zlib even with no input left: go on. */
+            bool full = z->zs.avail_out == 0;
+            if (full || rc == Z_STREAM_END) {
                 int f = inflate_flush(z, sink, ctx);
                 if (f)
                     return f;
             }
-            if (rc == Z_STREAM_END)
-                break;
+            if (rc == Z_STREAM_END || rc == Z_BUF_ERROR)
+                break; /* the member's end, or no progress possible (nothing pending) */
+            more = z->zs.avail_in > 0 || full;
         }
         int f = inflate_flush(z, sink, ctx);
         if (f)
@@ -132,11 +137,6 @@ int inflate_feed(struct inflate_stream *z, const void *in, size_t len, inflate_s
         if (rc == Z_STREAM_END) {
             z->members++;
             z->state = INFLATE_AT_END;
-            /* Trailing bytes must start a new member: check its magic before zlib does, so
-             * that zero padding or junk is named for what it is. */
-            if (len > 0 && p[0] != 0x1f) {
-                return inflate_fail(z, "data after the end of the gzip stream");
-            }
         } else if (used == 0 && len > 0) {
             return inflate_fail(z, "the decoder made no progress");
         }

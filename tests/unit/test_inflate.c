@@ -101,6 +101,33 @@ static void test_round_trip_any_split(void **state)
     free(plain);
 }
 
+/* Output still inside zlib when the input is used up (a long match at the end, an output
+ * buffer of 1 or 7 bytes) is delivered before the call returns, whole or byte by byte. */
+static void test_pending_output_at_end_of_input(void **state)
+{
+    static const size_t caps[] = { 1, 7, 4096 };
+    size_t n = 100000, zlen;
+    char *zeros = calloc(1, n);
+    assert_non_null(zeros);
+    unsigned char *z = gz(zeros, n, &zlen);
+    for (size_t k = 0; k < 2 * sizeof caps / sizeof caps[0]; k++) {
+        struct inflate_stream *d = inflate_new(caps[k / 2]);
+        assert_non_null(d);
+        struct sink s;
+        sink_init(&s, n, SIZE_MAX);
+        size_t step = k % 2 ? 1 : zlen;
+        for (size_t i = 0; i < zlen; i += step)
+            assert_int_equal(inflate_feed(d, z + i, step, sink_add, &s), INFLATE_OK);
+        assert_int_equal(inflate_finish(d), INFLATE_OK);
+        assert_int_equal(s.len, n);
+        assert_memory_equal(s.buf, zeros, n);
+        inflate_free(d);
+        free(s.buf);
+    }
+    free(z);
+    free(zeros);
+}
+
 /* gzip -c a b > ab: two members are one stream. */
 static void test_two_members(void **state)
 {
@@ -197,6 +224,18 @@ static void test_errors_are_precise(void **state)
     assert_int_equal(decode_status(bad, zlen + 4, msg, sizeof msg), INFLATE_CORRUPT);
     assert_non_null(strstr(msg, "data after the end"));
 
+    /* The same when the junk comes in a later piece of input. */
+    struct inflate_stream *d = inflate_new(1024);
+    assert_non_null(d);
+    struct sink s;
+    sink_init(&s, 1 << 20, SIZE_MAX);
+    assert_int_equal(inflate_feed(d, z, zlen, sink_add, &s), INFLATE_OK);
+    assert_int_equal(inflate_feed(d, "\0\0", 2, sink_add, &s), INFLATE_CORRUPT);
+    assert_non_null(strstr(inflate_error(d), "data after the end"));
+    assert_int_equal(inflate_finish(d), INFLATE_CORRUPT);
+    inflate_free(d);
+    free(s.buf);
+
     memcpy(bad, z, zlen);
     bad[3] = 0xe0; /* reserved header flags */
     assert_int_equal(decode_status(bad, zlen, msg, sizeof msg), INFLATE_CORRUPT);
@@ -221,6 +260,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_any_split),
+        cmocka_unit_test(test_pending_output_at_end_of_input),
         cmocka_unit_test(test_two_members),
         cmocka_unit_test(test_bomb_is_stopped_by_the_sink),
         cmocka_unit_test(test_errors_are_precise),
