@@ -26,6 +26,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -461,12 +462,12 @@ def run(keep_logs=False):
                 report = partition_drill(s, net)
                 report["stack_up_s"] = up_s
             finally:
-                left = s.down(purge=not keep_logs)
+                left = s.down(purge=not keep_logs and report is not None)
     finally:
         stray = net.destroy()
         if stray:
             left.append(f"processes left in the namespaces: {stray}")
-        if keep_logs or left:
+        if keep_logs or left or report is None:  # failed: the logs are what is left to read
             log(f"logs kept in {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
@@ -479,6 +480,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keep-logs", action="store_true")
     args = ap.parse_args()
+    # SIGTERM unwinds like Ctrl-C: run()'s teardown (processes, then namespaces) still runs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     t0 = time.monotonic()
     rep = run(args.keep_logs)
     rep["wall_s"] = round(time.monotonic() - t0, 1)
