@@ -31,8 +31,8 @@ ha-etcd-drill: ha-deps $(BUILD)/ratesd $(BUILD)/rates-gen
 ha-restore-drill: ha-deps $(BUILD)/ratesd $(BUILD)/rates-gen
 	@$(HA_DRILL) restore
 # Its own small stack, each node in a network namespace (scripts/ha/partition.py, root).
-ha-partition-drill: ha-deps
-	@$(HA_PY) scripts/ha/partition.py
+ha-partition-drill: ha-deps $(BUILD)/ratesd $(BUILD)/rates-gen
+	@$(HA_RUN) scripts/ha/partition.py
 ha-freeze-drill: ha-deps $(BUILD)/ratesd $(BUILD)/rates-gen
 	@$(HA_DRILL) freeze
 # The old name: the hard-crash drill is the failover drill now.

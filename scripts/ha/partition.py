@@ -6,19 +6,21 @@
 A small stack of its own: 3 etcd members and 3 PostgreSQL nodes under Patroni (the same
 deploy/patroni/patroni.yml.tpl and timings as scripts/ha/stack.py), each node (its etcd
 member, its Patroni, its PostgreSQL) in its own network namespace on a private bridge
-(scripts/ha/netns.py), the drill's clients in an app namespace. No HAProxy and no ratesd:
-the question is what the database nodes do, seen by clients that reach them directly.
+(scripts/ha/netns.py), the clients in an app namespace with HAProxy (deploy/haproxy/ha.cfg)
+and 2 ratesd on its own loopback, synthetic data (rates-gen, 2000 prices).
 
 The drill: under a writer on the leader's own address FROM INSIDE the leader's namespace
 (the clients on the leader's side of the cut) and a writer in the app namespace that commits
-wherever a read-write node is found among the others, the leader's link is taken down.
-Recorded (seconds from the cut): when the isolated node stops answering as primary and
+wherever a read-write node is found among the others, plus the HTTP load of the other drills
+(readers of GET /rates and a batch writer retrying its Idempotency-Key, through HAProxy and
+ratesd), the leader's link is taken down; two rounds, the etcd raft leader first on the
+isolated node, then on the majority side. Recorded (seconds from the cut): when the isolated node stops answering as primary and
 refuses writes (demotes), when another node is promoted, the isolated node's last
 acknowledged commit and the new leader's first one (their difference is the split-brain
-window: positive means both accepted writes at once), the commits the isolated node made
-locally but never acknowledged (rewound away), and after healing, when the old node is back
-as a replica. Finally every commit acknowledged by the isolated node is looked up on the new
-leader. One JSON report; everything is torn down, namespaces included, also on failure.
+window: positive means both accepted writes at once), the commits in flight at the cut (never
+acknowledged; on the new leader or rewound away), the HTTP write RTO, and after healing, when the old node is back
+as a replica. Finally every commit acknowledged by the isolated node, and every batch
+acknowledged by ratesd, is looked up on the new leader. One JSON report; everything is torn down, namespaces included, also on failure.
 """
 import argparse
 import json
@@ -34,10 +36,13 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import drills  # noqa: E402  (the HTTP load through HAProxy and ratesd, the ledger check)
 import netns  # noqa: E402
 import stack as stk  # noqa: E402
 
 PG_PORT, REST_PORT, ETCD_CLIENT, ETCD_PEER = 5432, 8008, 2379, 2380
+# HAProxy and ratesd listen on the app namespace's own loopback.
+APP_PORTS = {"write": 5000, "read": 5001, "http": 3000, "stats": 8404, "r1": 3001, "r2": 3002}
 NODE_OF = {"e1": "n1", "e2": "n2", "e3": "n3"}  # each etcd member lives on its node
 
 
@@ -60,19 +65,15 @@ class NetnsStack(stk.Stack):
     def rest_url(self, n):
         return f"http://{self.host(n)}:{REST_PORT}"
 
-    def node_url(self, n, db="postgres"):
+    def node_url(self, n, db="rates"):
         return (f"postgresql://postgres:{self.st['secrets']['pg']}@{self.host(n)}:{PG_PORT}/{db}"
                 "?connect_timeout=2")
 
-    def others_url(self, exclude, db="postgres"):
+    def others_url(self, exclude, db="rates"):
         """Any read-write node but `exclude` (libpq tries them in turn)."""
         hosts = ",".join(f"{self.host(n)}:{PG_PORT}" for n in stk.NODES if n != exclude)
         return (f"postgresql://postgres:{self.st['secrets']['pg']}@{hosts}/{db}"
                 "?target_session_attrs=read-write&connect_timeout=2")
-
-    @property
-    def write_url(self):
-        return self.others_url(None)
 
     @property
     def etcd_endpoints(self):
@@ -83,7 +84,8 @@ class NetnsStack(stk.Stack):
         return st == 200 and isinstance(body, dict) and body.get("health") == "true"
 
     def spawn(self, name, argv, user=None, env=None):
-        with self.net.enter(NODE_OF.get(name, name)):  # the child is forked in there
+        where = NODE_OF.get(name, name if name in stk.NODES else "app")
+        with self.net.enter(where):  # the child is forked in there
             return super().spawn(name, argv, user=user, env=env)
 
     def start_etcd(self, e, state="new"):
@@ -119,10 +121,26 @@ class NetnsStack(stk.Stack):
         with open(path, "w") as f:
             f.write(conf)
 
-    def up(self):
+    def start_haproxy(self):
+        """deploy/haproxy/ha.cfg in the app namespace, its servers on the nodes' addresses."""
+        p = self.ports
+        env = dict(os.environ, RATES_HA_BIND_WRITE=f"127.0.0.1:{p['write']}",
+                   RATES_HA_BIND_READ=f"127.0.0.1:{p['read']}",
+                   RATES_HA_BIND_HTTP=f"127.0.0.1:{p['http']}",
+                   RATES_HA_BIND_STATS=f"127.0.0.1:{p['stats']}")
+        for i, n in enumerate(stk.NODES, 1):
+            env[f"RATES_HA_N{i}_PG"] = f"{self.host(n)}:{PG_PORT}"
+            env[f"RATES_HA_N{i}_REST"] = str(REST_PORT)
+        for i, r in enumerate(stk.RATESDS, 1):
+            env[f"RATES_HA_R{i}"] = f"127.0.0.1:{p[r]}"
+        self.spawn("haproxy", ["haproxy", "-db", "-f",
+                               os.path.join(stk.ROOT, "deploy", "haproxy", "ha.cfg")],
+                   user="haproxy", env=env)
+
+    def up(self, ratesd_bin, gen_bin, prices=2000):
         if os.path.exists(self.state_path):
             raise RuntimeError(f"a stack exists in {self.dir}")
-        for tool in ("etcd", "etcdctl", "patroni", "pgbackrest"):
+        for tool in ("etcd", "etcdctl", "patroni", "pgbackrest", "haproxy"):
             if not shutil.which(tool):
                 raise RuntimeError(f"{tool} is not installed (make ha-deps)")
         t0 = time.monotonic()
@@ -138,13 +156,14 @@ class NetnsStack(stk.Stack):
             ports.update({e + "_client": ETCD_CLIENT, e + "_peer": ETCD_PEER})
         for n in stk.NODES:
             ports.update({n + "_pg": PG_PORT, n + "_rest": REST_PORT})
+        ports.update(APP_PORTS)
         self.st = {
             "ports": ports, "netns": self.net.id,
             "secrets": {k: secrets.token_hex(12) for k in
                         ("pg", "repl", "rest", "etcd", "etcd_root", "token")},
             "etcd_token": "rates-" + secrets.token_hex(4),
             "tmpfs": os.path.join(tmpfs, "rates-ha-" + secrets.token_hex(4)),
-            "pids": {}, "timings": stk.TIMINGS}
+            "pids": {}, "timings": stk.TIMINGS, "ratesd_bin": os.path.abspath(ratesd_bin)}
         os.makedirs(self.st["tmpfs"], mode=0o755)
         self.save()
         for e in stk.ETCDS:
@@ -158,10 +177,29 @@ class NetnsStack(stk.Stack):
             self.write_patroni_conf(n)
         self.start_patroni("n1")
         stk.wait_until("n1 leader", lambda: self.role("n1") == "primary", 90)
+        self.load_data(gen_bin, None, prices)
         self.backrest("stanza-create", node="n1")
         for n in stk.NODES[1:]:
             self.start_patroni(n)
         stk.wait_until("replicas streaming, one synchronous", self.healthy, 120, 0.25)
+        self.start_haproxy()
+        lead = self.leader()
+        stk.wait_until("haproxy endpoints", lambda: (
+            self.haproxy_stats("pg_primary").get(lead, "").startswith("UP") and
+            self.haproxy_stats("pg_replicas").get(lead, "UP").startswith("DOWN")), 20)
+        for r in stk.RATESDS:
+            self.start_ratesd(r)
+
+        def ratesd_ready():
+            for r in stk.RATESDS:
+                if not self.alive(r):
+                    raise RuntimeError(f"ratesd {r} exited (logs/{r}.log)")
+            return all(stk.http_get(f"http://127.0.0.1:{self.ports[r]}/readyz?scope=read")[0]
+                       == 200 for r in stk.RATESDS)
+        stk.wait_until("ratesd ready", ratesd_ready, 40, 0.2)
+        stk.wait_until("ratesd in rotation", lambda: len(self.haproxy_stats("ratesd")) == len(
+            stk.RATESDS) and all(v.startswith("UP") for v in self.haproxy_stats(
+                "ratesd").values()), 40, 0.2)
         self.st["up_s"] = round(time.monotonic() - t0, 1)
         self.save()
         return self.st["up_s"]
@@ -360,6 +398,8 @@ def partition_round(s, net, rnd, etcd_side, isolated_s=None):
             t.start()
     others = Writer(f"r{rnd}others", s.others_url(old), stop)
     others.start()
+    run = f"part{rnd}x{int(time.time())}"
+    load = drills.Load(s, run)  # HTTP readers and a batch writer through HAProxy and ratesd
     try:
         time.sleep(2)
         t_cut, wall_cut = time.monotonic(), time.time()
@@ -386,6 +426,8 @@ def partition_round(s, net, rnd, etcd_side, isolated_s=None):
         stop.set()
         for t in direct + [obs_old, others]:
             t.join(30)
+        drills.finish(s, load, run, report)
+    report["http_write_rto_s"] = load.next_ack_after(t_cut)
     on_new = set(s.psql("SELECT k FROM ha_partition", url=s.node_url(new)).split())
     d_acked = [a for w in direct for a in w.acked]
     d_after = [a for a in d_acked if a[1] >= t_cut]
@@ -431,6 +473,8 @@ def partition_drill(s, net, sides=("isolated", "majority")):
               "partition": "the leader's eth0 down in its namespace (its etcd member, Patroni "
                            "and PostgreSQL cut from the other nodes and the app namespace)"}
     stk.wait_until("healthy", s.healthy, 60, 0.2)
+    drills.seed(s)
+    drills.set_token(s)
     s.psql("CREATE TABLE IF NOT EXISTS ha_partition (k text PRIMARY KEY, "
            "t timestamptz DEFAULT clock_timestamp())")
     for i, side in enumerate(sides):
@@ -439,7 +483,9 @@ def partition_drill(s, net, sides=("isolated", "majority")):
     report["ok"] = all(
         r["isolated_stopped_writes_before_promotion"] and r["split_brain_window_s"] is not None
         and r["split_brain_window_s"] < 0 and not r["direct_acked_missing_on_new_leader"] and
-        r["old_rejoined_after_heal_s"] is not None for r in rs)
+        r["old_rejoined_after_heal_s"] is not None and r["batches_lost"] == 0 and
+        r["batches_duplicated"] == 0 for r in rs)
+    report["ratesd_problems"] = drills.ratesd_problems(s)
     return report
 
 
@@ -458,7 +504,8 @@ def run(keep_logs=False):
         with net.enter("app"):
             s = NetnsStack(os.path.join(work, "ha"), net)
             try:
-                up_s = s.up()
+                bin_ = drills.harness.RATES_BIN
+                up_s = s.up(bin_, os.path.join(os.path.dirname(bin_), "rates-gen"))
                 report = partition_drill(s, net)
                 report["stack_up_s"] = up_s
             finally:
