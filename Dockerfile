@@ -9,7 +9,7 @@ FROM ${BASE_IMAGE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev make pkg-config binutils \
-      libmicrohttpd-dev libpq-dev libjansson-dev libyajl-dev libcurl4-openssl-dev zlib1g-dev \
+      libmicrohttpd-dev libpq-dev libyajl-dev libcurl4-openssl-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile VERSION ./
@@ -40,7 +40,7 @@ FROM ${BASE_IMAGE} AS runtime-base
 # runtime dependency of ratesd anyway, so it costs a few hundred kB).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libmicrohttpd12 libpq5 libjansson4 libyajl2 libcurl4 zlib1g curl ca-certificates \
+      libmicrohttpd12 libpq5 libyajl2 libcurl4 zlib1g curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /usr/share/doc/* /usr/share/man/* \
  && groupadd --system --gid 10001 rates \
  && useradd --system --uid 10001 --gid rates --home-dir /nonexistent --no-create-home \

@@ -41,20 +41,9 @@ psql -X -q -v ON_ERROR_STOP=1 -d "$orig" -f "$dump" >/dev/null
 psql -X -q -d "$orig" -c "CREATE INDEX ON prices (orig_code, dest_code, day) INCLUDE (price)" \
     -c "VACUUM ANALYZE"
 
-# The mix: 20 busy routes, 20 sparse ones, 19 without prices, and the README request;
-# ranges of 1 to 31 days, all deterministic.
-psql -X -At -F ' ' -d "$orig" >"$work/mix.txt" <<'SQL'
-WITH r AS (SELECT orig_code o, dest_code d, count(*) n FROM prices GROUP BY 1, 2),
-busy AS (SELECT o, d FROM r ORDER BY n DESC, o, d LIMIT 20),
-sparse AS (SELECT o, d FROM r ORDER BY n ASC, o, d LIMIT 20),
-none AS (SELECT p1.code o, p2.code d FROM ports p1 JOIN ports p2 ON p1.code < p2.code
-         WHERE NOT EXISTS (SELECT 1 FROM prices WHERE orig_code = p1.code AND dest_code = p2.code)
-         ORDER BY p1.code, p2.code LIMIT 19),
-allr AS (SELECT o, d, row_number() OVER () i FROM (SELECT * FROM busy UNION ALL SELECT * FROM sparse UNION ALL SELECT * FROM none) x)
-SELECT o, d, (DATE '2021-01-01' + (i * 7 % 20)::int)::text,
-       (DATE '2021-01-01' + (i * 7 % 20)::int + (i * 13 % 31)::int)::text FROM allr
-UNION ALL SELECT 'CNGGZ', 'EETLL', '2021-01-01', '2021-01-31';
-SQL
+# The mix (scripts/bench_mix.sql, shared with bench-cache.sh): 20 busy routes, 20 sparse
+# ones, 19 without prices, and the README request; ranges of 1 to 31 days, all deterministic.
+psql -X -At -F ' ' -d "$orig" -f scripts/bench_mix.sql >"$work/mix.txt"
 n=$(wc -l <"$work/mix.txt")
 {
     echo "local paths = {"

@@ -1,4 +1,4 @@
--- The read mix of the benchmarks (scripts/bench-cache.sh): 20 busy routes, 20 sparse ones,
+-- The read mix of the benchmarks (scripts/bench.sh, scripts/bench-cache.sh): 20 busy routes, 20 sparse ones,
 -- 19 without prices, and the README request; ranges of 1 to 31 days, all deterministic.
 -- One line per request: orig dest date_from date_to (psql -At -F ' ').
 WITH r AS (SELECT orig_code o, dest_code d, count(*) n FROM prices GROUP BY 1, 2),
