@@ -225,7 +225,7 @@ class NetnsStack(stk.Stack):
 class Writer(threading.Thread):
     """INSERTs, one autocommit transaction each, on `url`, from the namespace the thread was
     started in; acked = (t_sent, t_acked, key, server address), errors = (t, error, key,
-    t_sent). No statement_timeout: a
+    t_sent, whether the INSERT was sent). No statement_timeout: a
     cancelled wait for the synchronous standby would report a COMMIT the standby lacks."""
 
     def __init__(self, name, url, stop, max_s=300):
@@ -240,11 +240,12 @@ class Writer(threading.Thread):
             if self.stop_ev.is_set() or time.monotonic() > deadline:
                 break
             key = f"{self.tag}-{i}"
-            t0 = time.monotonic()
+            t0, sent = time.monotonic(), False
             try:
                 if conn is None:
                     conn = psycopg2.connect(self.url, options="-c statement_timeout=0")
                     conn.autocommit = True
+                sent = True  # from here on the server may commit it
                 with conn.cursor() as c:
                     c.execute("INSERT INTO ha_partition (k) VALUES (%s) "
                               "RETURNING host(inet_server_addr())", (key,))
@@ -254,7 +255,7 @@ class Writer(threading.Thread):
             except Exception as e:  # noqa: BLE001 - every failure is recorded
                 self.errors.append((time.monotonic(), f"{type(e).__name__}: "
                                     f"{str(e).strip().splitlines()[0][:100] if str(e) else ''}",
-                                    key, t0))
+                                    key, t0, sent))
                 try:
                     conn and conn.close()
                 except Exception:  # noqa: BLE001
@@ -433,7 +434,8 @@ def partition_round(s, net, rnd, etcd_side, isolated_s=None):
     d_after = [a for a in d_acked if a[1] >= t_cut]
     refuses = obs_old.first_after(t_cut, lambda role, pg: pg != "primary")
     t_refused = t_cut + refuses if refuses is not None else float("inf")
-    in_flight = {e[2] for w in direct for e in w.errors if e[3] < t_refused and e[0] >= t_cut}
+    in_flight = {e[2] for w in direct for e in w.errors
+                 if e[4] and e[3] < t_refused and e[0] >= t_cut}
     new_acks = [a for a in others.acked if a[1] >= t_cut and a[3] == s.host(new)]
     last_direct = max((a[1] for a in d_acked), default=None)
     first_new = min((a[1] for a in new_acks), default=None)
