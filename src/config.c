@@ -44,6 +44,15 @@ static int config_check_listen_opt(const char *v)
     return *v == '\0' ? 0 : config_check_listen(v);
 }
 
+/* A header value: printable ASCII, no CR or LF. */
+static int config_check_header(const char *v)
+{
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            return -1;
+    return 0;
+}
+
 #define OFF(f) offsetof(struct config, f)
 static const struct opt_def opts[] = {
     { "listen", "RATES_LISTEN", "--listen", OPT_STR, 0, 0, "0.0.0.0:3000", 0, OFF(listen),
@@ -103,6 +112,18 @@ static const struct opt_def opts[] = {
       0, OFF(connect_timeout_s), NULL, "libpq connect_timeout in seconds." },
     { "max_span_days", "RATES_MAX_SPAN_DAYS", "--max-span-days", OPT_INT, 1, 3652059, "36600", 0,
       OFF(max_span_days), NULL, "Largest date range /rates accepts, in days." },
+    { "cache_bytes", "RATES_CACHE_BYTES", "--cache-bytes", OPT_INT, 0, 1L << 40, "67108864", 0,
+      OFF(cache_bytes), NULL,
+      "Bound in bytes of the in-process cache of /rates, /regions and /ports answers "
+      "(docs/cache.md); 0: no cache (validators still sent)." },
+    { "cache_control", "RATES_CACHE_CONTROL", "--cache-control", OPT_STR, 0, 0,
+      "public, max-age=0, must-revalidate", 0, OFF(cache_control), config_check_header,
+      "Cache-Control of /rates, /regions and /ports answers (shared caches revalidate with "
+      "If-None-Match)." },
+    { "gzip_min_bytes", "RATES_GZIP_MIN_BYTES", "--gzip-min-bytes", OPT_INT, 0, 1L << 30, "1024", 0,
+      OFF(gzip_min_bytes), NULL,
+      "Answers of at least this many bytes are sent gzip-compressed to clients that accept it "
+      "(and cached compressed); 0: never." },
     { "log_level", "RATES_LOG_LEVEL", "--log-level", OPT_STR, 0, 0, "info", OPT_RELOAD,
       OFF(log_level), config_check_level, "error, warn, info or debug (reloaded on SIGHUP)." },
     { "log_format", "RATES_LOG_FORMAT", "--log-format", OPT_STR, 0, 0, "auto", 0, OFF(log_format),

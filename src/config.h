@@ -27,6 +27,9 @@ struct config {
     long statement_timeout_ms;
     long connect_timeout_s;
     long max_span_days;
+    long cache_bytes;
+    char *cache_control;
+    long gzip_min_bytes;
     char *log_level;
     char *log_format;
     char *ingest_tokens;

@@ -36,6 +36,7 @@ struct http_server {
     uint64_t head_ns, send_ns, idle_ns;
     const struct http_route *routes;
     int route_count;
+    void (*on_write)(void);
     atomic_bool draining; /* readiness off */
     atomic_bool closing;  /* public responses carry Connection: close */
     atomic_long inflight;
@@ -279,6 +280,10 @@ static enum MHD_Result http_queue(struct http_req *req)
         req->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return MHD_NO;
+    /* A committed write: the cache forgets before the client can read after it. */
+    if (req->srv->on_write && (req->method_bit & (HTTP_POST | HTTP_PUT | HTTP_DELETE)) &&
+        req->status >= 200 && req->status < 300)
+        req->srv->on_write();
     req->bytes_sent = req->body_len;
     req->body = NULL; /* now owned by the response */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -670,6 +675,7 @@ struct http_server *http_server_start(const struct http_server_settings *s, char
     }
     srv->routes = s->routes;
     srv->route_count = s->route_count;
+    srv->on_write = s->on_write;
     srv->max_connections = s->max_connections;
     srv->pub_fd = s->listen_fd >= 0 ? s->listen_fd : listen_open(s->listen, err, errcap);
     if (srv->pub_fd < 0)

@@ -146,6 +146,9 @@ struct http_server_settings {
     struct db_pool *read_pool;  /* replicas (reads), or the same as pool */
     const struct http_route *routes;
     int route_count;
+    /* Called on the HTTP thread before a 2xx answer to POST, PUT or DELETE is queued: the
+     * write has committed (the response cache invalidates here); NULL: nothing. */
+    void (*on_write)(void);
 };
 
 /* Starts the listeners and the workers. Returns NULL with err on failure. */

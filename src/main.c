@@ -21,6 +21,7 @@
 #include "migrate.h"
 #include "notify.h"
 #include "rates.h"
+#include "readcache.h"
 #include "reload.h"
 #include "routes.h"
 #include "upgrade.h"
@@ -124,6 +125,7 @@ static int main_shutdown(sigset_t *sigs, enum main_stop_mode mode)
     }
     long left = http_server_connections(APP.srv);
     http_server_stop(APP.srv); /* no request and no lane job is left after this */
+    readcache_stop();
     APP.srv = NULL;
     health_stop();
     if (APP.read_pool != APP.query_pool)
@@ -210,6 +212,11 @@ static int main_serve(int argc, char **argv)
         LOG_ERROR("cannot start the readiness monitor");
         return 1;
     }
+    if (readcache_start(APP.cfg.database_url, APP.cfg.connect_timeout_s) != 0) {
+        LOG_ERROR("cannot start the response cache");
+        health_stop();
+        return 1;
+    }
     struct http_server_settings hs = {
         .listen = APP.cfg.listen,
         .admin_listen = APP.cfg.admin_listen,
@@ -231,10 +238,12 @@ static int main_serve(int argc, char **argv)
         .read_pool = APP.read_pool,
         .routes = routes,
         .route_count = routes_count,
+        .on_write = readcache_on_write,
     };
     APP.srv = http_server_start(&hs, err, sizeof err);
     if (!APP.srv) {
         LOG_ERROR("%s", err);
+        readcache_stop();
         health_stop();
         return 1;
     }

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "dynbuf.h"
 
 #define HIST_MAX_BUCKETS 16
@@ -26,7 +27,7 @@ static const double db_bounds[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.00
                                     0.025,  0.05,    0.1,    0.25,  1,      5 };
 static const double batch_bounds[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300 };
 
-static const int status_codes[] = { 200, 201, 204, 400, 401, 403, 404, 405,
+static const int status_codes[] = { 200, 201, 204, 304, 400, 401, 403, 404, 405,
                                     409, 413, 414, 415, 422, 431, 500, 503 };
 #define STATUS_COUNT ((int)ARRAY_LEN(status_codes) + 1)
 
@@ -59,6 +60,8 @@ static double start_time_s;
 static atomic_long connections[2]; /* public, admin */
 static atomic_uint_fast64_t connections_refused;
 static atomic_uint_fast64_t deadline_closed[2]; /* send, head */
+static _Atomic(struct cache *) cache_ref;       /* the response cache, or NULL (not owned) */
+static atomic_uint_fast64_t cache_not_modified;
 
 static void hist_init(struct hist *h, const double *bounds, int n)
 {
@@ -324,6 +327,61 @@ static int render_process(struct dynbuf *o)
     return rc ? -1 : 0;
 }
 
+void metrics_set_cache(struct cache *c)
+{
+    atomic_store(&cache_ref, c);
+}
+
+void metrics_cache_not_modified(void)
+{
+    atomic_fetch_add(&cache_not_modified, 1);
+}
+
+static int render_cache(struct dynbuf *o)
+{
+    struct cache *c = atomic_load(&cache_ref);
+    struct cache_stats s = { 0 };
+    if (c)
+        cache_stats(c, &s);
+    const struct {
+        const char *name, *type, *help;
+        uint64_t v;
+    } rows[] = {
+        { "rates_cache_hits_total", "counter", "Read answers served from the response cache.",
+          s.hits },
+        { "rates_cache_misses_total", "counter", "Cache lookups that found no valid answer.",
+          s.misses },
+        { "rates_cache_evictions_total", "counter",
+          "Answers evicted to stay within the byte bound.", s.evictions },
+        { "rates_cache_fills_total", "counter", "Answers stored in the cache.", s.fills },
+        { "rates_cache_fill_waits_total", "counter",
+          "Identical misses that waited for another request's fill (single flight).", s.waits },
+        { "rates_cache_stale_skips_total", "counter",
+          "Answers not stored: read before a write or at an older version than the newest known.",
+          s.stale_skips },
+        { "rates_cache_invalidations_total", "counter",
+          "Whole-cache invalidations after a write committed on this instance.", s.invalidations },
+        { "rates_cache_resets_total", "counter",
+          "Cache drops because the LISTEN connection was lost.", s.resets },
+        { "rates_cache_not_modified_total", "counter",
+          "304 answers to If-None-Match without touching the database.",
+          (uint64_t)atomic_load(&cache_not_modified) },
+        { "rates_cache_bytes", "gauge", "Bytes the cached answers take.", s.bytes },
+        { "rates_cache_max_bytes", "gauge", "The byte bound (RATES_CACHE_BYTES).", s.max_bytes },
+        { "rates_cache_entries", "gauge", "Answers in the cache.", s.entries },
+        { "rates_cache_live", "gauge",
+          "1 while the listener is subscribed and the cache serves, else 0.", s.live },
+        { "rates_cache_data_version", "gauge", "The newest data version known (0: none).",
+          (uint64_t)(s.version > 0 ? s.version : 0) },
+    };
+    int rc = 0;
+    for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+        rc |= render_head(o, rows[i].name, rows[i].type, rows[i].help);
+        rc |= dynbuf_printf(o, "%s %llu\n", rows[i].name, (unsigned long long)rows[i].v);
+    }
+    return rc;
+}
+
 int metrics_render(struct dynbuf *o)
 {
     int rc = 0;
@@ -401,6 +459,7 @@ int metrics_render(struct dynbuf *o)
     rc |= render_hist(o, "rates_batch_duration_seconds", "", &batch_hist);
     rc |= render_head(o, "rates_batches_in_flight", "gauge", "Batches being received.");
     rc |= dynbuf_printf(o, "rates_batches_in_flight %d\n", atomic_load(&batch_inflight));
+    rc |= render_cache(o);
     rc |= render_process(o);
     return rc ? -1 : 0;
 }

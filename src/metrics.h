@@ -61,6 +61,11 @@ void metrics_connection_refused(void);
 /* A connection closed by src/deadline.c: late in its request head, or in its response. */
 void metrics_deadline_closed(bool head);
 /* Appends the whole exposition in the Prometheus text format 0.0.4. */
+/* The response cache whose statistics /metrics shows (NULL: none; not owned). */
+struct cache;
+void metrics_set_cache(struct cache *c);
+void metrics_cache_not_modified(void);
+
 int metrics_render(struct dynbuf *out) WUR;
 
 #endif

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "numfmt.h"
 #include "query.h"
+#include "readcache.h"
 #include "regions.h"
 #include "utf8.h"
 
@@ -27,18 +28,22 @@ struct rates_query {
     int32_t from, to;
     char orig[RATES_CODE_MAX + 1];
     char dest[RATES_CODE_MAX + 1];
+    struct readcache_req cache;
 };
 
 /* One round trip for ports and regions alike: one primary-key range scan of the daily
  * aggregate (db/migrations/0010, docs/aggregates.md), span rows at most, whatever the
  * values are (a port code, a slug at any depth, both, or nothing known: no rows). The
  * average is the integer sum divided by the count as numeric, then float8: bit for bit what
- * avg(price)::float8 over the raw prices gives. Days come newest first. */
+ * avg(price)::float8 over the raw prices gives. Days come newest first. The data version
+ * (db/migrations/0012) comes in the same statement, hence the same snapshot: one row with
+ * NULL day columns when the route has no prices. */
 static const char rates_sql[] =
-    "SELECT (day - $3::date) AS off, n, (total::numeric / n)::float8 AS avg "
+    "SELECT v.version, d.off, d.n, d.avg FROM public.rates_data_version v "
+    "LEFT JOIN LATERAL (SELECT (day - $3::date) AS off, n, (total::numeric / n)::float8 AS avg "
     "FROM public.rates_daily "
     "WHERE orig_node = $1 AND dest_node = $2 AND day >= $3::date AND day <= $4::date "
-    "AND n > 0 ORDER BY day DESC";
+    "AND n > 0 ORDER BY day DESC) d ON true WHERE v.id = 1";
 
 /* Newest first, whatever order the rows came in. */
 static int rates_day_cmp(const void *a, const void *b)
@@ -145,32 +150,49 @@ static void rates_send(struct http_req *req, const struct rates_query *q,
 
 static void rates_work(struct http_req *req, struct db_conn *conn)
 {
-    const struct rates_query *q = req->state;
+    struct rates_query *q = req->state;
+    if (readcache_before_query(req, &q->cache))
+        return;
     char from[11], to[11];
     date_format(q->from, from);
     date_format(q->to, to);
     const char *params[4] = { q->orig, q->dest, from, to };
     PGresult *res = dbread_exec(req, conn, "rates_daily", 4, params);
-    if (!res)
+    if (!res) {
+        readcache_abandon(&q->cache);
         return;
-    int n = PQntuples(res);
-    struct rates_day *days = calloc((size_t)n + 1, sizeof *days);
+    }
+    int rows = PQntuples(res);
+    struct rates_day *days = calloc((size_t)rows + 1, sizeof *days);
     if (!days) {
         PQclear(res);
+        readcache_abandon(&q->cache);
         http_respond_error(req, 500, "Out of memory");
         return;
     }
-    for (int i = 0; i < n; i++) {
-        days[i].offset = (int32_t)strtol(PQgetvalue(res, i, 0), NULL, 10);
-        days[i].count = strtol(PQgetvalue(res, i, 1), NULL, 10);
-        const char *avg = PQgetvalue(res, i, 2);
-        days[i].avg = rates_plain_number(avg) ? 0.0 : strtod(avg, NULL);
-        str_copy(days[i].avg_text, sizeof days[i].avg_text, avg);
+    int64_t version = rows > 0 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    size_t n = 0;
+    for (int i = 0; i < rows; i++) {
+        if (PQgetisnull(res, i, 1))
+            continue; /* the version's row of a route without prices */
+        days[n].offset = (int32_t)strtol(PQgetvalue(res, i, 1), NULL, 10);
+        days[n].count = strtol(PQgetvalue(res, i, 2), NULL, 10);
+        const char *avg = PQgetvalue(res, i, 3);
+        days[n].avg = rates_plain_number(avg) ? 0.0 : strtod(avg, NULL);
+        str_copy(days[n].avg_text, sizeof days[n].avg_text, avg);
+        n++;
     }
     PQclear(res);
-    qsort(days, (size_t)n, sizeof *days, rates_day_cmp);
-    rates_send(req, q, days, (size_t)n);
+    qsort(days, n, sizeof *days, rates_day_cmp);
+    size_t len;
+    char *body = rates_render(q->from, q->to, days, n, &len);
     free(days);
+    if (!body) {
+        readcache_abandon(&q->cache);
+        http_respond_error(req, 500, "Response too large");
+        return;
+    }
+    readcache_respond(req, &q->cache, body, len, version);
 }
 
 enum { RATES_LOC_OK = 0, RATES_LOC_INVALID = -1, RATES_LOC_BOTH = -2 };
@@ -268,5 +290,10 @@ void rates_on_request(struct http_req *req)
         rates_send(req, q, NULL, 0);
         return;
     }
-    (void)http_defer(req, rates_work, WORK_DB_READ);
+    /* The normalised request: days as numbers, the locations whichever key named them. */
+    char key[CACHE_KEY_MAX + 1];
+    snprintf(key, sizeof key, "r|%ld|%ld|%s|%s", (long)q->from, (long)q->to, q->orig, q->dest);
+    if (readcache_lookup(req, &q->cache, key))
+        return;
+    (void)http_defer(req, rates_work, readcache_defer_flags(&q->cache));
 }

@@ -9,6 +9,7 @@
 #include "dynbuf.h"
 #include "http.h"
 #include "query.h"
+#include "readcache.h"
 #include "utf8.h"
 
 #define REGIONS_BODY_MAX ((size_t)16 * 1024 * 1024)
@@ -23,18 +24,24 @@ static const char regions_tree_sql[] =
     " UNION"
     " SELECT r.slug, r.name, r.parent_slug, t.depth + 1, t.path || r.slug FROM t"
     " JOIN public.regions r ON r.parent_slug = t.slug WHERE t.depth < 64"
-    ") SELECT slug, name, parent_slug, depth FROM t ORDER BY path";
+    ") SELECT t.slug, t.name, t.parent_slug, t.depth, v.version"
+    " FROM public.rates_data_version v LEFT JOIN t ON true WHERE v.id = 1 ORDER BY t.path";
 
 /* One row per port under $1 at any depth, after a first column that says whether the region
- * exists; a known region without ports gives one row with a NULL code (so 200 [] and not 404). */
+ * exists; a known region without ports gives one row with a NULL code (so 200 [] and not 404).
+ * Every statement here also returns the data version (db/migrations/0012) as its last column,
+ * read in the same statement (the same snapshot) as the rows; the tree and the list of all
+ * ports give one row of NULLs besides it when empty. */
 static const char regions_ports_sql[] =
-    "SELECT k.known, p.code, p.name, p.parent_slug"
-    " FROM (SELECT EXISTS (SELECT 1 FROM public.regions r WHERE r.slug = $1::text) AS known) k"
+    "SELECT k.known, p.code, p.name, p.parent_slug, k.version"
+    " FROM (SELECT EXISTS (SELECT 1 FROM public.regions r WHERE r.slug = $1::text) AS known,"
+    " (SELECT v.version FROM public.rates_data_version v WHERE v.id = 1) AS version) k"
     " LEFT JOIN public.ports p ON p.code IN (SELECT public.region_ports($1::text))"
     " ORDER BY p.code";
 
 static const char regions_ports_all_sql[] =
-    "SELECT true, code, name, parent_slug FROM public.ports ORDER BY code";
+    "SELECT true, p.code, p.name, p.parent_slug, v.version FROM public.rates_data_version v"
+    " LEFT JOIN public.ports p ON true WHERE v.id = 1 ORDER BY p.code";
 
 struct regions_col {
     const char *key;
@@ -58,6 +65,7 @@ static const struct regions_col regions_port_cols[] = {
 struct regions_query {
     char region[REGIONS_SLUG_MAX + 1];
     bool by_region;
+    struct readcache_req cache;
 };
 
 void regions_init(void)
@@ -105,46 +113,74 @@ static char *regions_render(const PGresult *res, const char *list, const struct 
     return dynbuf_take(&b, len);
 }
 
-/* Answers 200 with the rendered rows (ownership of the body passes to req). */
-static void regions_send(struct http_req *req, const PGresult *res, const char *list,
-                         const struct regions_col *cols, int first, int ncols)
+/* The data version in column col of the first row (0 when unknown). */
+static int64_t regions_version(const PGresult *res, int col)
+{
+    if (PQntuples(res) < 1 || PQnfields(res) <= col || PQgetisnull(res, 0, col))
+        return 0;
+    return strtoll(PQgetvalue(res, 0, col), NULL, 10);
+}
+
+/* Answers 200 with the rendered rows (ownership of the body passes to req), through the
+ * cache. */
+static void regions_send(struct http_req *req, struct readcache_req *rc, const PGresult *res,
+                         const char *list, const struct regions_col *cols, int first, int ncols)
 {
     size_t len;
     char *body = regions_render(res, list, cols, first, ncols, &len);
     if (!body) {
+        readcache_abandon(rc);
         http_respond_error(req, 500, "Response too large");
         return;
     }
-    http_respond_owned(req, 200, "application/json", body, len);
+    readcache_respond(req, rc, body, len, regions_version(res, ncols));
 }
 
 static void regions_tree_work(struct http_req *req, struct db_conn *conn)
 {
-    PGresult *res = dbread_exec(req, conn, "regions_tree", 0, NULL);
-    if (!res)
+    struct regions_query *q = req->state;
+    if (readcache_before_query(req, &q->cache))
         return;
-    regions_send(req, res, "regions", regions_tree_cols, 0, (int)ARRAY_LEN(regions_tree_cols));
+    PGresult *res = dbread_exec(req, conn, "regions_tree", 0, NULL);
+    if (!res) {
+        readcache_abandon(&q->cache);
+        return;
+    }
+    regions_send(req, &q->cache, res, "regions", regions_tree_cols, 0,
+                 (int)ARRAY_LEN(regions_tree_cols));
     PQclear(res);
 }
 
 static void regions_ports_work(struct http_req *req, struct db_conn *conn)
 {
-    const struct regions_query *q = req->state;
+    struct regions_query *q = req->state;
+    if (readcache_before_query(req, &q->cache))
+        return;
     const char *params[1] = { q->region };
     PGresult *res = q->by_region ? dbread_exec(req, conn, "regions_ports", 1, params)
                                  : dbread_exec(req, conn, "regions_ports_all", 0, NULL);
-    if (!res)
+    if (!res) {
+        readcache_abandon(&q->cache);
         return;
-    if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+    }
+    if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+        readcache_abandon(&q->cache);
         http_respond_error(req, 404, "Unknown region");
-    else
-        regions_send(req, res, "ports", regions_port_cols, 1, (int)ARRAY_LEN(regions_port_cols));
+    } else {
+        regions_send(req, &q->cache, res, "ports", regions_port_cols, 1,
+                     (int)ARRAY_LEN(regions_port_cols));
+    }
     PQclear(res);
 }
 
 void regions_on_request(struct http_req *req)
 {
-    (void)http_defer(req, regions_tree_work, WORK_DB_READ);
+    struct regions_query *q = http_state_new(req, sizeof *q);
+    if (!q)
+        return;
+    if (readcache_lookup(req, &q->cache, "g"))
+        return;
+    (void)http_defer(req, regions_tree_work, readcache_defer_flags(&q->cache));
 }
 
 void regions_ports_on_request(struct http_req *req)
@@ -164,5 +200,9 @@ void regions_ports_on_request(struct http_req *req)
         return;
     }
     q->by_region = rc == QUERY_FOUND;
-    (void)http_defer(req, regions_ports_work, WORK_DB_READ);
+    char key[CACHE_KEY_MAX + 1];
+    snprintf(key, sizeof key, q->by_region ? "p|%s" : "p*", q->region);
+    if (readcache_lookup(req, &q->cache, key))
+        return;
+    (void)http_defer(req, regions_ports_work, readcache_defer_flags(&q->cache));
 }

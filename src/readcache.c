@@ -1,0 +1,194 @@
+/* readcache.c: validators, cache hits and fills, and gzip for the read routes. */
+#include "readcache.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app.h"
+#include "cache_listen.h"
+#include "deflate.h"
+#include "http.h"
+#include "metrics.h"
+
+#define READCACHE_VARY "Accept-Encoding, Rates-Consistency, Rates-Min-LSN"
+#define READCACHE_WAIT_MS 2000 /* longest wait of an identical miss for the leader's fill */
+
+static struct cache *readcache;
+
+int readcache_start(const char *primary_url, long connect_timeout_s)
+{
+    if (APP.cfg.cache_bytes <= 0)
+        return 0;
+    readcache = cache_new((size_t)APP.cfg.cache_bytes);
+    if (!readcache)
+        return -1;
+    metrics_set_cache(readcache);
+    if (cache_listen_start(readcache, primary_url, connect_timeout_s) != 0) {
+        metrics_set_cache(NULL);
+        cache_free(readcache);
+        readcache = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void readcache_stop(void)
+{
+    if (!readcache)
+        return;
+    cache_listen_stop();
+    metrics_set_cache(NULL);
+    cache_free(readcache);
+    readcache = NULL;
+}
+
+void readcache_on_write(void)
+{
+    if (readcache)
+        cache_invalidate(readcache);
+}
+
+/* "<version>-<key hash>-<g|i>": the version, the normalised request and the coding the
+ * request selects (gzip accepted or not; the threshold then decides deterministically). */
+static void readcache_etag(const struct readcache_req *rc, int64_t version, char *out, size_t cap)
+{
+    snprintf(out, cap, "\"%" PRId64 "-%016" PRIx64 "-%c\"", version, cache_hash(rc->key),
+             rc->gzip ? 'g' : 'i');
+}
+
+/* True when the If-None-Match list names etag (weak comparison, as RFC 9110 asks) or is *. */
+static bool readcache_inm_matches(const char *inm, const char *etag)
+{
+    size_t elen = strlen(etag);
+    const char *p = inm;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (*p == '*')
+            return true;
+        if (p[0] == 'W' && p[1] == '/')
+            p += 2;
+        const char *tok = p;
+        while (*p && *p != ',' && *p != ' ' && *p != '\t')
+            p++;
+        if ((size_t)(p - tok) == elen && strncmp(tok, etag, elen) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void readcache_headers(struct http_req *req, const struct readcache_req *rc, int64_t version)
+{
+    if (version > 0) {
+        char etag[64];
+        readcache_etag(rc, version, etag, sizeof etag);
+        http_add_header(req, "ETag", etag);
+    }
+    http_add_header(req, "Cache-Control", APP.cfg.cache_control);
+    http_add_header(req, "Vary", READCACHE_VARY);
+}
+
+static bool readcache_bypassed(struct http_req *req)
+{
+    const char *consistency = http_header(req, "Rates-Consistency");
+    return (consistency && strcasecmp(consistency, "primary") == 0) ||
+           http_header(req, "Rates-Min-LSN") != NULL;
+}
+
+bool readcache_lookup(struct http_req *req, struct readcache_req *rc, const char *key)
+{
+    str_copy(rc->key, sizeof rc->key, key);
+    rc->gzip = deflate_accepts_gzip(http_header(req, "Accept-Encoding"));
+    rc->use = readcache && !readcache_bypassed(req);
+    rc->primary = APP.read_pool == APP.query_pool;
+    if (!rc->use)
+        return false;
+    if (cache_needs_primary(readcache)) {
+        rc->primary = true;
+        return false; /* a write here is newer than any version known: ask the primary */
+    }
+    int64_t known = cache_version(readcache);
+    const char *inm = http_header(req, "If-None-Match");
+    if (known > 0 && inm) {
+        char etag[64];
+        readcache_etag(rc, known, etag, sizeof etag);
+        if (readcache_inm_matches(inm, etag)) {
+            readcache_headers(req, rc, known);
+            metrics_cache_not_modified();
+            http_respond(req, 304, "application/json", "", 0);
+            return true;
+        }
+    }
+    char *body = NULL;
+    size_t len = 0;
+    bool gz = false;
+    int64_t version = 0;
+    if (!cache_get(readcache, key, rc->gzip, &body, &len, &gz, &version))
+        return false;
+    readcache_headers(req, rc, version);
+    if (gz)
+        http_add_header(req, "Content-Encoding", "gzip");
+    http_respond_owned(req, 200, "application/json", body, len);
+    return true;
+}
+
+unsigned readcache_defer_flags(const struct readcache_req *rc)
+{
+    return rc->use && rc->primary && APP.read_pool != APP.query_pool ? WORK_DB : WORK_DB_READ;
+}
+
+bool readcache_before_query(struct http_req *req, struct readcache_req *rc)
+{
+    if (!rc->use)
+        return false;
+    rc->begun = true;
+    if (cache_fill_begin(readcache, rc->key, READCACHE_WAIT_MS, &rc->ticket))
+        return false;
+    char *body = NULL;
+    size_t len = 0;
+    bool gz = false;
+    int64_t version = 0;
+    if (!cache_get(readcache, rc->key, rc->gzip, &body, &len, &gz, &version))
+        return false; /* the leader failed or stored nothing: query, store nothing */
+    readcache_headers(req, rc, version);
+    if (gz)
+        http_add_header(req, "Content-Encoding", "gzip");
+    http_respond_owned(req, 200, "application/json", body, len);
+    return true;
+}
+
+void readcache_respond(struct http_req *req, struct readcache_req *rc, char *body, size_t len,
+                       int64_t version)
+{
+    char *gz = NULL;
+    size_t gzlen = 0;
+    bool store = rc->begun && rc->ticket.leader && version > 0;
+    if (APP.cfg.gzip_min_bytes > 0 && len >= (size_t)APP.cfg.gzip_min_bytes && (rc->gzip || store))
+        gz = deflate_gzip(body, len, &gzlen);
+    if (rc->begun) {
+        if (rc->primary)
+            cache_fill_primary(&rc->ticket);
+        cache_fill_end(readcache, &rc->ticket, store ? body : NULL, len, gz, gzlen, version);
+        rc->begun = false;
+    }
+    readcache_headers(req, rc, version);
+    if (rc->gzip && gz) {
+        free(body);
+        http_add_header(req, "Content-Encoding", "gzip");
+        http_respond_owned(req, 200, "application/json", gz, gzlen);
+        return;
+    }
+    free(gz);
+    http_respond_owned(req, 200, "application/json", body, len);
+}
+
+void readcache_abandon(struct readcache_req *rc)
+{
+    if (!rc->begun)
+        return;
+    cache_fill_end(readcache, &rc->ticket, NULL, 0, NULL, 0, 0);
+    rc->begun = false;
+}
