@@ -20,7 +20,10 @@ def test_partitioned_primary_stops_writing_before_another_is_promoted():
     why = netns.available()
     if why:
         pytest.fail(f"the partition drill needs network namespaces: {why}")
+    own_ns = os.stat("/proc/thread-self/ns/net").st_ino
     rep = partition.run()
+    # The test process is back in its own namespace (the rest of the session runs there).
+    assert os.stat("/proc/thread-self/ns/net").st_ino == own_ns
     for r in rep["rounds"]:
         r.pop("lost_keys", None)
     print(json.dumps(rep, indent=1, sort_keys=True))
