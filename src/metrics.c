@@ -61,7 +61,7 @@ static atomic_long connections[2]; /* public, admin */
 static atomic_uint_fast64_t connections_refused;
 static atomic_uint_fast64_t deadline_closed[2]; /* send, head */
 static _Atomic(struct cache *) cache_ref;       /* the response cache, or NULL (not owned) */
-static atomic_uint_fast64_t cache_not_modified;
+static atomic_uint_fast64_t cache_not_modified, cache_rereads;
 
 static void hist_init(struct hist *h, const double *bounds, int n)
 {
@@ -337,6 +337,11 @@ void metrics_cache_not_modified(void)
     atomic_fetch_add(&cache_not_modified, 1);
 }
 
+void metrics_cache_reread(void)
+{
+    atomic_fetch_add(&cache_rereads, 1);
+}
+
 static int render_cache(struct dynbuf *o)
 {
     struct cache *c = atomic_load(&cache_ref);
@@ -366,6 +371,9 @@ static int render_cache(struct dynbuf *o)
         { "rates_cache_not_modified_total", "counter",
           "304 answers to If-None-Match without touching the database.",
           (uint64_t)atomic_load(&cache_not_modified) },
+        { "rates_cache_replica_rereads_total", "counter",
+          "Replica answers older than the newest version known, read again on the primary.",
+          (uint64_t)atomic_load(&cache_rereads) },
         { "rates_cache_bytes", "gauge", "Bytes the cached answers take.", s.bytes },
         { "rates_cache_max_bytes", "gauge", "The byte bound (RATES_CACHE_BYTES).", s.max_bytes },
         { "rates_cache_entries", "gauge", "Answers in the cache.", s.entries },

@@ -65,6 +65,7 @@ void metrics_deadline_closed(bool head);
 struct cache;
 void metrics_set_cache(struct cache *c);
 void metrics_cache_not_modified(void);
+void metrics_cache_reread(void);
 
 int metrics_render(struct dynbuf *out) WUR;
 

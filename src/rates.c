@@ -148,41 +148,62 @@ static void rates_send(struct http_req *req, const struct rates_query *q,
     http_respond_owned(req, 200, "application/json", body, len);
 }
 
-static void rates_work(struct http_req *req, struct db_conn *conn)
+/* Reads the route's days on conn into a new array (*days, caller frees; *n of them) and the
+ * data version. Returns 0, or -1 after answering req. */
+static int rates_read(struct http_req *req, struct db_conn *conn, const struct rates_query *q,
+                      struct rates_day **days, size_t *n, int64_t *version)
 {
-    struct rates_query *q = req->state;
-    if (readcache_before_query(req, &q->cache))
-        return;
     char from[11], to[11];
     date_format(q->from, from);
     date_format(q->to, to);
     const char *params[4] = { q->orig, q->dest, from, to };
     PGresult *res = dbread_exec(req, conn, "rates_daily", 4, params);
-    if (!res) {
-        readcache_abandon(&q->cache);
-        return;
-    }
+    if (!res)
+        return -1;
     int rows = PQntuples(res);
-    struct rates_day *days = calloc((size_t)rows + 1, sizeof *days);
-    if (!days) {
+    *days = calloc((size_t)rows + 1, sizeof **days);
+    if (!*days) {
         PQclear(res);
-        readcache_abandon(&q->cache);
         http_respond_error(req, 500, "Out of memory");
-        return;
+        return -1;
     }
-    int64_t version = rows > 0 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
-    size_t n = 0;
+    *version = rows > 0 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    *n = 0;
     for (int i = 0; i < rows; i++) {
         if (PQgetisnull(res, i, 1))
             continue; /* the version's row of a route without prices */
-        days[n].offset = (int32_t)strtol(PQgetvalue(res, i, 1), NULL, 10);
-        days[n].count = strtol(PQgetvalue(res, i, 2), NULL, 10);
+        struct rates_day *d = &(*days)[(*n)++];
+        d->offset = (int32_t)strtol(PQgetvalue(res, i, 1), NULL, 10);
+        d->count = strtol(PQgetvalue(res, i, 2), NULL, 10);
         const char *avg = PQgetvalue(res, i, 3);
-        days[n].avg = rates_plain_number(avg) ? 0.0 : strtod(avg, NULL);
-        str_copy(days[n].avg_text, sizeof days[n].avg_text, avg);
-        n++;
+        d->avg = rates_plain_number(avg) ? 0.0 : strtod(avg, NULL);
+        str_copy(d->avg_text, sizeof d->avg_text, avg);
     }
     PQclear(res);
+    return 0;
+}
+
+static void rates_work(struct http_req *req, struct db_conn *conn)
+{
+    struct rates_query *q = req->state;
+    if (readcache_before_query(req, &q->cache))
+        return;
+    struct rates_day *days = NULL;
+    size_t n = 0;
+    int64_t version = 0;
+    int rc = rates_read(req, conn, q, &days, &n, &version);
+    struct db_conn *primary = rc == 0 ? readcache_reread_conn(&q->cache, version) : NULL;
+    if (primary) { /* the replica is behind a version this instance knows */
+        free(days);
+        days = NULL;
+        rc = rates_read(req, primary, q, &days, &n, &version);
+        readcache_reread_done(primary);
+    }
+    if (rc != 0) {
+        free(days);
+        readcache_abandon(&q->cache);
+        return;
+    }
     qsort(days, n, sizeof *days, rates_day_cmp);
     size_t len;
     char *body = rates_render(q->from, q->to, days, n, &len);

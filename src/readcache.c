@@ -9,6 +9,7 @@
 
 #include "app.h"
 #include "cache_listen.h"
+#include "db.h"
 #include "deflate.h"
 #include "http.h"
 #include "metrics.h"
@@ -183,6 +184,26 @@ void readcache_respond(struct http_req *req, struct readcache_req *rc, char *bod
     }
     free(gz);
     http_respond_owned(req, 200, "application/json", body, len);
+}
+
+struct db_conn *readcache_reread_conn(struct readcache_req *rc, int64_t version)
+{
+    if (!rc->use || rc->primary || APP.read_pool == APP.query_pool ||
+        version >= cache_version(readcache))
+        return NULL;
+    struct db_conn *conn = NULL;
+    char err[256];
+    /* A read worker holds at most one primary connection (the pool has one per worker). */
+    if (db_pool_acquire(APP.query_pool, APP.cfg.pool_wait_ms, &conn, err, sizeof err) != DB_OK)
+        return NULL;
+    rc->primary = true;
+    metrics_cache_reread();
+    return conn;
+}
+
+void readcache_reread_done(struct db_conn *conn)
+{
+    db_pool_release(APP.query_pool, conn);
 }
 
 void readcache_abandon(struct readcache_req *rc)

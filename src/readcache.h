@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct db_conn;
 struct http_req;
 struct http_server_settings;
 
@@ -45,6 +46,12 @@ bool readcache_before_query(struct http_req *req, struct readcache_req *rc);
  * and stores it when this request leads the fill. */
 void readcache_respond(struct http_req *req, struct readcache_req *rc, char *body, size_t len,
                        int64_t version);
+/* On the worker, after a read on a replica at version: when the cache knows a newer version
+ * (a commit this instance made or was told of), the replica is behind: returns a primary
+ * connection to read again on (the answer is then stored as the primary's), else NULL.
+ * Release it with readcache_reread_done(). */
+struct db_conn *readcache_reread_conn(struct readcache_req *rc, int64_t version);
+void readcache_reread_done(struct db_conn *conn);
 /* On the worker, when the query failed (req has its error answer): ends the fill. */
 void readcache_abandon(struct readcache_req *rc);
 

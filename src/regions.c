@@ -62,6 +62,10 @@ static const struct regions_col regions_port_cols[] = {
     { "parent_slug", false },
 };
 
+/* The column of the data version in each statement's rows. */
+#define REGIONS_TREE_VERSION 4
+#define REGIONS_PORTS_VERSION 4
+
 struct regions_query {
     char region[REGIONS_SLUG_MAX + 1];
     bool by_region;
@@ -142,6 +146,13 @@ static void regions_tree_work(struct http_req *req, struct db_conn *conn)
     if (readcache_before_query(req, &q->cache))
         return;
     PGresult *res = dbread_exec(req, conn, "regions_tree", 0, NULL);
+    struct db_conn *primary =
+        res ? readcache_reread_conn(&q->cache, regions_version(res, REGIONS_TREE_VERSION)) : NULL;
+    if (primary) { /* the replica is behind a version this instance knows */
+        PQclear(res);
+        res = dbread_exec(req, primary, "regions_tree", 0, NULL);
+        readcache_reread_done(primary);
+    }
     if (!res) {
         readcache_abandon(&q->cache);
         return;
@@ -157,8 +168,15 @@ static void regions_ports_work(struct http_req *req, struct db_conn *conn)
     if (readcache_before_query(req, &q->cache))
         return;
     const char *params[1] = { q->region };
-    PGresult *res = q->by_region ? dbread_exec(req, conn, "regions_ports", 1, params)
-                                 : dbread_exec(req, conn, "regions_ports_all", 0, NULL);
+    const char *stmt = q->by_region ? "regions_ports" : "regions_ports_all";
+    PGresult *res = dbread_exec(req, conn, stmt, q->by_region ? 1 : 0, params);
+    struct db_conn *primary =
+        res ? readcache_reread_conn(&q->cache, regions_version(res, REGIONS_PORTS_VERSION)) : NULL;
+    if (primary) { /* the replica is behind a version this instance knows */
+        PQclear(res);
+        res = dbread_exec(req, primary, stmt, q->by_region ? 1 : 0, params);
+        readcache_reread_done(primary);
+    }
     if (!res) {
         readcache_abandon(&q->cache);
         return;

@@ -200,3 +200,32 @@ def test_gzip_round_trip(env):
     assert "content-encoding" not in hz
     st, hs, small = a.request("GET", Q, headers={"Accept-Encoding": "gzip"})
     assert st == 200 and "content-encoding" not in hs and len(small) < 1024  # below threshold
+
+
+def test_replica_behind_is_never_served_after_a_write(pg):
+    """Reads on a 'replica' that never replays (another database, frozen at the start): after
+    a write here, fills read the primary, and a replica answer older than the newest version
+    known is read again on the primary; so every read after a write sees it."""
+    primary = iu.make_db(pg, "rates_cache_rr")
+    frozen = iu.make_db(pg, "rates_cache_frozen")
+    s = iu.start_server(primary, RATES_DATABASE_READ_URL=frozen)
+    try:
+        wait_live(s)
+        post_row(s, 1, "2032-01-01")
+        for i in range(20):
+            day = f"2032-02-{1 + i:02d}"
+            post_row(s, 500 + i, day)
+            rng = f"/rates?date_from=2032-02-01&date_to={day}&orig_code={O}&dest_code={D}"
+            one = f"/rates?date_from={day}&date_to={day}&orig_code={O}&dest_code={D}"
+            for q, want in ((rng, i + 1), (rng, i + 1), (one, 1), (one, 1)):
+                st, _, body = s.request("GET", q)
+                assert st == 200 and count_of(body) == want, (i, q)
+        # Every "one" but the first (the same request as its range) was read again on the primary.
+        assert metric(s, "rates_cache_replica_rereads_total") >= 19
+        # A bypassing request reads the replica as before (no reread: it is not the cache's).
+        st, h, body = s.request("GET", f"/rates?date_from=2032-02-01&date_to=2032-02-01"
+                                       f"&orig_code={O}&dest_code={D}",
+                                headers={"Rates-Min-LSN": "0/0"})
+        assert st == 200 and count_of(body) == 0  # bypassed: the frozen replica's answer
+    finally:
+        iu.stop_server(s)
