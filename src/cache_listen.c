@@ -17,7 +17,9 @@
 #include "db.h"
 #include "log.h"
 
-#define LISTEN_POLL_MS 250
+#define LISTEN_POLL_MS 100
+#define LISTEN_PING_MS 1000 /* heartbeat period */
+#define LISTEN_PONG_MS 2000 /* longest wait for its answer before the connection counts as lost */
 #define LISTEN_RETRY_MIN_MS 100
 #define LISTEN_RETRY_MAX_MS 2000
 
@@ -60,9 +62,20 @@ static int64_t cache_listen_subscribe(PGconn *pg)
     return v;
 }
 
-/* Serves notifications until the connection fails or the thread is asked to stop. */
+static uint64_t cache_listen_now_ms(void)
+{
+    return clock_mono_ns() / 1000000u;
+}
+
+/* Serves notifications until the connection fails or the thread is asked to stop. A heartbeat
+ * reads the version every LISTEN_PING_MS: a connection cut silently (no RST: a balancer's
+ * idle timeout, a partition) is noticed when the answer takes longer than LISTEN_PONG_MS,
+ * which bounds how long this instance can serve answers older than a commit it was not told
+ * of; the version read also covers a notification that never came. */
 static void cache_listen_serve(PGconn *pg)
 {
+    uint64_t next_ping = cache_listen_now_ms() + LISTEN_PING_MS, sent_at = 0;
+    bool pending = false;
     while (!atomic_load(&L.stop)) {
         struct pollfd p = { .fd = PQsocket(pg), .events = POLLIN };
         int n = poll(&p, 1, LISTEN_POLL_MS);
@@ -79,6 +92,32 @@ static void cache_listen_serve(PGconn *pg)
         }
         if (PQstatus(pg) != CONNECTION_OK)
             return;
+        uint64_t now = cache_listen_now_ms();
+        if (pending && !PQisBusy(pg)) {
+            bool ok = true;
+            PGresult *r;
+            while ((r = PQgetResult(pg)) != NULL) {
+                if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+                    cache_note_version(L.cache, strtoll(PQgetvalue(r, 0, 0), NULL, 10));
+                else
+                    ok = false;
+                PQclear(r);
+            }
+            if (!ok)
+                return;
+            pending = false;
+        }
+        if (pending && now - sent_at > LISTEN_PONG_MS) {
+            LOG_WARN("cache: listener heartbeat unanswered for %d ms", LISTEN_PONG_MS);
+            return;
+        }
+        if (!pending && now >= next_ping) {
+            if (PQsendQuery(pg, "SELECT version FROM public.rates_data_version WHERE id = 1") != 1)
+                return;
+            pending = true;
+            sent_at = now;
+            next_ping = now + LISTEN_PING_MS;
+        }
     }
 }
 

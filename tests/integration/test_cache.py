@@ -229,3 +229,32 @@ def test_replica_behind_is_never_served_after_a_write(pg):
         assert st == 200 and count_of(body) == 0  # bypassed: the frozen replica's answer
     finally:
         iu.stop_server(s)
+
+
+def test_frozen_listener_is_noticed_by_the_heartbeat(env):
+    """A listener connection that goes silent without closing (SIGSTOP of its backend: like a
+    balancer dropping an idle connection without a reset) counts as lost within the heartbeat's
+    bound (1 s period + 2 s for the answer), and the cache comes back on a new connection."""
+    import os
+    import signal
+    a, pg = env["a"], env["pg"]
+    wait_live(a)
+    # Every listener on this database (both instances'): a is checked.
+    pids = [int(p) for p in pg.psql(
+        "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE application_name = "
+        "'ratesd-cache' AND datname = current_database()", db=DB).split()]
+    assert pids
+    resets = metric(a, "rates_cache_resets_total")
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        assert iu.wait_for(lambda: metric(a, "rates_cache_resets_total") > resets, timeout=10)
+        took = time.monotonic() - t0
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    print(f"\nfrozen listener noticed after {took:.2f} s")
+    assert harness.TSAN or took < 4.5
+    assert "heartbeat unanswered" in a.log_text()
+    wait_live(a)
