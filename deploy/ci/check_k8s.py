@@ -2,7 +2,7 @@
 """check_k8s.py DIR: the rules of deploy/k8s on the rendered overlays DIR/{dev,staging,prod}.yaml
 (probes on the real endpoints, preStop and a grace period covering the drain, maxUnavailable 0,
 resources, restrictive securityContext, migrations in an init container, config from a
-ConfigMap and Secrets, ServiceMonitor + PrometheusRule equal to deploy/monitoring/alerts.yml,
+ConfigMap and Secrets mounted as files (the _FILE forms; no secret in any environment), ServiceMonitor + PrometheusRule equal to deploy/monitoring/alerts.yml,
 and per overlay: replicas, HPA 3-20, PDB, zone spread, CloudNativePG Cluster of 3 with the
 read-only service). Also the CRD objects no schema package covers (Cluster)."""
 import os
@@ -20,6 +20,45 @@ problems = []
 def need(cond, msg):
     if not cond:
         problems.append(msg)
+
+
+# Variables that hold a secret: they must never be set in a manifest (value or secretKeyRef);
+# their _FILE forms name a file of a Secret volume instead.
+SECRET_VARS = ("RATES_DATABASE_URL", "RATES_DATABASE_READ_URL", "RATES_INGEST_TOKENS",
+               "POSTGRES_PASSWORD", "DB_PASSWORD", "PGPASSWORD", "DATA_SOURCE_NAME", "DATA_SOURCE_PASS")
+
+
+def no_secret_env(n, c):
+    """No secret reaches container c through its environment."""
+    for e in c.get("env", []):
+        need(e["name"] not in SECRET_VARS, f"{n}: {e['name']} in the environment (use {e['name']}_FILE)")
+        need("secretKeyRef" not in e.get("valueFrom", {}), f"{n}: {e['name']} from secretKeyRef (mount the Secret)")
+    for ef in c.get("envFrom", []):
+        need("secretRef" not in ef, f"{n}: envFrom a Secret (mount it as files)")
+
+
+def secret_file(n, pod, c, var):
+    """Container c reads var from a file of a mounted Secret volume; returns the Secret's name."""
+    env = {e["name"]: e for e in c.get("env", [])}
+    path = env.get(var, {}).get("value", "")
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    for m in c.get("volumeMounts", []):
+        mp = m["mountPath"].rstrip("/") + "/"
+        if not path.startswith(mp):
+            continue
+        sec = vols.get(m["name"], {}).get("secret")
+        need(sec is not None, f"{n}: {var} {path} is not on a Secret volume")
+        if sec is None:
+            return None
+        need(m.get("readOnly") is True, f"{n}: Secret volume {m['name']} mounted read-only")
+        mode = sec.get("defaultMode", 0o644)
+        need(mode & 0o007 == 0,
+             f"{n}: Secret volume {m['name']} defaultMode {oct(mode)} leaves the files world-readable")
+        items = [i["path"] for i in sec.get("items", [])]
+        need(not items or path[len(mp):] in items, f"{n}: {var} {path}: no such key in Secret {sec['secretName']}")
+        return sec["secretName"]
+    need(False, f"{n}: {var} = {path!r} is not a file under a Secret volume mount")
+    return None
 
 
 for env in ("dev", "staging", "prod"):
@@ -76,17 +115,14 @@ for env in ("dev", "staging", "prod"):
         r = c.get("resources", {})
         need(r.get("requests", {}).get("cpu") and r.get("requests", {}).get("memory") and r.get("limits", {}).get("memory"),
              f"{n}: cpu/memory requests and a memory limit")
-        env = {e["name"]: e for e in c.get("env", [])}
-        db = env.get("RATES_DATABASE_URL", {})
-        # From a Secret, or composed only of $(VARS) that come from Secrets.
-        refs = re.findall(r"\$\((\w+)\)", db.get("value", ""))
-        from_secret = "secretKeyRef" in db.get("valueFrom", {}) or (
-            refs and "@" in db.get("value", "") and ":" in db["value"].split("@")[0].split("//")[-1]
-            and all("secretKeyRef" in env.get(r, {}).get("valueFrom", {}) for r in refs)
-            and not re.search(r"//[^$]*:[^$@]+@", db["value"]))
-        need(from_secret, f"{n}: RATES_DATABASE_URL from a Secret")
-        need(not any(k in e and "value" in e for k in ("RATES_INGEST_TOKENS",) for e in [env.get(k, {})]),
-             f"{n}: tokens never inline")
+        no_secret_env(n, c)
+        need(secret_file(n, pod, c, "RATES_DATABASE_URL_FILE"), f"{n}: RATES_DATABASE_URL_FILE from a Secret volume")
+        if c["name"] == "ratesd":
+            need(secret_file(n, pod, c, "RATES_INGEST_TOKENS_FILE"), f"{n}: RATES_INGEST_TOKENS_FILE from a Secret volume")
+    for o in by.get("StatefulSet", []) + by.get("Deployment", []):
+        opod = o["spec"]["template"]["spec"]
+        for c in opod["containers"] + opod.get("initContainers", []):
+            no_secret_env(f"{p} {o['kind']} {o['metadata']['name']} container {c['name']}", c)
     mig = [c for c in pod.get("initContainers", []) if c.get("args", [])[:1] == ["migrate"]]
     need(len(mig) == 1, f"{p} one init container running `ratesd migrate` (advisory lock: once per rollout)")
     sms = by.get("ServiceMonitor", [])
@@ -121,14 +157,19 @@ for env in ("dev", "staging", "prod"):
             cs = cl[0]["spec"]
             need(cs.get("storage", {}).get("size"), f"{p} Cluster storage size")
             need("pg_stat_statements" in cs.get("postgresql", {}).get("shared_preload_libraries", []), f"{p} pg_stat_statements")
-            menv = {e["name"]: e for e in main.get("env", [])}
-            ro = menv.get("RATES_DATABASE_READ_URL", {}).get("value", "")
-            need(f"{cl[0]['metadata']['name']}-ro" in ro, f"{p} reads through the Cluster's read-only service")
+            # The read URL (rates-pg-ro, documented in the component) is a key of rates-app.
+            need(secret_file(f"{p} ratesd", pod, main, "RATES_DATABASE_READ_URL_FILE") == "rates-app",
+                 f"{p} reads through the Cluster's read-only service (read-uri of Secret rates-app)")
             roles = [r["name"] for r in cs.get("managed", {}).get("roles", [])]
-            need("rates_app" in roles and "rates_app" not in menv.get("RATES_DATABASE_URL", {}).get("value", "x"),
-                 f"{p} CloudNativePG manages rates_app (the password comes from a Secret, not the manifest)")
-            need(menv.get("DB_USER", {}).get("valueFrom", {}).get("secretKeyRef", {}).get("name") == "rates-app",
+            pw = next((r.get("passwordSecret", {}).get("name") for r in cs.get("managed", {}).get("roles", [])
+                       if r["name"] == "rates_app"), None)
+            need("rates_app" in roles and pw == "rates-app",
+                 f"{p} CloudNativePG manages rates_app (its password from the Secret rates-app, not the manifest)")
+            need(secret_file(f"{p} ratesd", pod, main, "RATES_DATABASE_URL_FILE") == "rates-app",
                  f"{p} ratesd connects as the least-privilege role (Secret rates-app)")
+            migc = mig[0] if len(mig) == 1 else {}
+            need(secret_file(f"{p} migrate", pod, migc, "RATES_DATABASE_URL_FILE") == "rates-pg-app",
+                 f"{p} migrations run as the owner (CloudNativePG's Secret rates-pg-app)")
     print(f"{p} {len(objs)} objects checked")
 for x in problems:
     print("PROBLEM:", x)
