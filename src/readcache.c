@@ -103,6 +103,8 @@ bool readcache_lookup(struct http_req *req, struct readcache_req *rc, const char
 {
     str_copy(rc->key, sizeof rc->key, key);
     rc->gzip = deflate_accepts_gzip(http_header(req, "Accept-Encoding"));
+    const char *inm = http_header(req, "If-None-Match");
+    str_copy(rc->inm, sizeof rc->inm, inm ? inm : "");
     rc->use = readcache && !readcache_bypassed(req);
     rc->primary = APP.read_pool == APP.query_pool;
     if (!rc->use)
@@ -112,11 +114,10 @@ bool readcache_lookup(struct http_req *req, struct readcache_req *rc, const char
         return false; /* a write here is newer than any version known: ask the primary */
     }
     int64_t known = cache_version(readcache);
-    const char *inm = http_header(req, "If-None-Match");
-    if (known > 0 && inm) {
+    if (known > 0 && rc->inm[0]) {
         char etag[64];
         readcache_etag(rc, known, etag, sizeof etag);
-        if (readcache_inm_matches(inm, etag)) {
+        if (readcache_inm_matches(rc->inm, etag)) {
             readcache_headers(req, rc, known);
             metrics_cache_not_modified();
             http_respond(req, 304, "application/json", "", 0);
@@ -176,6 +177,14 @@ void readcache_respond(struct http_req *req, struct readcache_req *rc, char *bod
         rc->begun = false;
     }
     readcache_headers(req, rc, version);
+    char etag[64];
+    readcache_etag(rc, version, etag, sizeof etag);
+    if (version > 0 && rc->inm[0] && readcache_inm_matches(rc->inm, etag)) {
+        free(body);
+        free(gz);
+        http_respond(req, 304, "application/json", "", 0);
+        return;
+    }
     if (rc->gzip && gz) {
         free(body);
         http_add_header(req, "Content-Encoding", "gzip");

@@ -21,6 +21,7 @@ struct readcache_req {
     bool use;                    /* the cache serves and stores this request */
     bool gzip;                   /* the client accepts gzip */
     bool primary;                /* the fill reads the primary */
+    char inm[256];               /* If-None-Match (cut at 255 bytes), for the worker's answer */
     struct cache_ticket ticket;  /* the fill, once begun on the worker */
     bool begun;
 };
@@ -42,8 +43,9 @@ unsigned readcache_defer_flags(const struct readcache_req *rc);
 /* On the worker, before the query: joins or leads the key's fill. true: answered (the fill
  * that was waited for is in the cache); false: the caller queries. */
 bool readcache_before_query(struct http_req *req, struct readcache_req *rc);
-/* On the worker: answers 200 with body (adopted) read at version, with validators and gzip,
- * and stores it when this request leads the fill. */
+/* On the worker: answers 200 with body (adopted) read at version, with validators and gzip
+ * (or 304 when If-None-Match names its ETag), and stores it when this request leads the
+ * fill. */
 void readcache_respond(struct http_req *req, struct readcache_req *rc, char *body, size_t len,
                        int64_t version);
 /* On the worker, after a read on a replica at version: when the cache knows a newer version

@@ -258,3 +258,18 @@ def test_frozen_listener_is_noticed_by_the_heartbeat(env):
     assert harness.TSAN or took < 4.5
     assert "heartbeat unanswered" in a.log_text()
     wait_live(a)
+
+
+def test_cache_off_keeps_validators(pg):
+    """RATES_CACHE_BYTES=0: no cache, no listener; answers still carry ETag, and a matching
+    If-None-Match gets 304 after the database read."""
+    s = iu.start_server(pg.url(DB, user="rates_app"), RATES_CACHE_BYTES=0)
+    try:
+        st, h, _ = s.request("GET", Q)
+        assert st == 200 and h["etag"]
+        st, h2, body = s.request("GET", Q, headers={"If-None-Match": h["etag"]})
+        assert st == 304 and body == b"" and "server-timing" in h2 and h2["etag"] == h["etag"]
+        assert metric(s, "rates_cache_hits_total") == 0 and metric(s, "rates_cache_live") == 0
+        assert "cache: listening" not in s.log_text()
+    finally:
+        iu.stop_server(s)
