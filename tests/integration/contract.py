@@ -180,3 +180,76 @@ def schema_of(template, method, status, ctype="application/json"):
     doc, _ = _load()
     resp = _resolve(doc, doc["paths"][template][method]["responses"][str(status)])
     return resp["content"][ctype]["schema"]
+
+
+# --- Responses read outside harness.request() ------------------------------------------------
+# Tests that speak HTTP on their own sockets (raw bytes or their own http.client connection)
+# route every COMPLETE response through check_raw() / check_response() below, so they cannot
+# bypass the contract: ingest_util.RawUpload (POST /batches), test_http.py's keep-alive and
+# concurrent clients, test_ops_shutdown.py (the held request, the drained upload, the keep-alive
+# clients), test_ops_slowclients.py's normal client, test_ops_abuse.py's idle connections,
+# test_ops_sighup.py's request held across the reload, ops_util.Load. Exempt, each for a reason:
+# - ops_util.raw_request() and the abuse/slow-client floods of test_ops_abuse.py and
+#   test_ops_slowclients.py: deliberately malformed, oversized or never-finished requests;
+#   libmicrohttpd answers 400/413/431 or closes before any route runs, which is no operation
+#   of the document (and most read no complete answer).
+# - test_ops_shutdown.py's streamed uploads cut by SIGTERM: the server closes mid-body.
+# - test_loader.py, test_ingest_gzip.py, test_envs.py: their sockets are a fake upstream or a
+#   free-port probe, not clients of ratesd.
+# - Under load (ops_util.Load, the concurrent and keep-alive clients) one answer in
+#   SAMPLE_EVERY is checked: a JSON Schema validation of every answer would slow the load the
+#   tests measure.
+SAMPLE_EVERY = 20
+
+
+def parse_raw(data):
+    """(status, headers lower-cased, body bytes) of one complete HTTP/1.x response in data, or
+    None when data does not hold a complete one (no head, a short body, an unfinished chunked
+    body). Bounded by len(data)."""
+    head, sep, rest = data.partition(b"\r\n\r\n")
+    if not sep:
+        return None
+    lines = head.split(b"\r\n")
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", lines[0])
+    if not m:
+        return None
+    status = int(m.group(1))
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(b":")
+        headers[k.strip().lower().decode("latin-1")] = v.strip().decode("latin-1")
+    if status in (204, 304) or 100 <= status < 200:
+        return status, headers, b""
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = b""
+        pos = 0
+        for _ in range(1 << 20):
+            eol = rest.find(b"\r\n", pos)
+            if eol < 0:
+                return None
+            size = int(rest[pos:eol].split(b";")[0] or b"0", 16)
+            if size == 0:
+                return status, headers, body
+            if len(rest) < eol + 2 + size + 2:
+                return None
+            body += rest[eol + 2:eol + 2 + size]
+            pos = eol + 2 + size + 2
+        return None
+    if "content-length" in headers:
+        n = int(headers["content-length"])
+        return (status, headers, rest[:n]) if len(rest) >= n else None
+    return None  # no framing: ends at close; the callers' responses always carry a length
+
+
+def check_raw(method, path, data):
+    """Checks the response in data when it is complete; returns parse_raw(data)."""
+    parsed = parse_raw(data)
+    if parsed is not None:
+        status, headers, body = parsed
+        check(method, path, status, headers, b"" if method.upper() == "HEAD" else body)
+    return parsed
+
+
+def check_response(method, path, response, body):
+    """Checks an http.client.HTTPResponse whose body the caller has read (body)."""
+    check(method, path, response.status, {k.lower(): v for k, v in response.getheaders()}, body)

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 
+import contract
 import harness
 
 RATES_Q = "/rates?date_from=2016-01-01&date_to=2016-01-10&orig_code=CNGGZ&dest_code=EETLL"
@@ -98,10 +99,17 @@ class Load:
         try:
             c.request("GET", path)
             r = c.getresponse()
-            r.read()
+            body = r.read()
             self._count(self.status, r.status)
             with self.lock:
                 self.timeline.append((t0, time.time(), r.status))
+                self.answers = getattr(self, "answers", 0) + 1
+                sample = self.answers % contract.SAMPLE_EVERY == 1
+            if sample:  # a sample of the answers against api/openapi.json (contract.py)
+                try:
+                    contract.check_response("GET", path, r, body)
+                except contract.ContractError as e:
+                    self._err("contract", e)
         except ConnectionResetError as e:
             self._err("reset", e)
         except ConnectionRefusedError as e:

@@ -3,6 +3,7 @@ import http.client
 import json
 import threading
 
+import contract
 import harness
 
 README_Q = "/rates?date_from=2021-01-01&date_to=2021-01-31&orig_code=CNGGZ&dest_code=EETLL"
@@ -42,6 +43,7 @@ def test_keep_alive(server, need_dump):
         c.request("GET", README_Q)
         r = c.getresponse()
         body = r.read()
+        contract.check_response("GET", README_Q, r, body)  # its own connection: checked here
         assert r.status == 200 and len(json.loads(body)["rates"]) == 31
         assert (r.getheader("Connection") or "").lower() != "close"
         socks.add(id(c.sock))
@@ -87,10 +89,12 @@ def test_concurrent_clients(server, need_dump):
     def client():
         c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         try:
-            for _ in range(200):
+            for i in range(200):
                 c.request("GET", README_Q)
                 r = c.getresponse()
                 body = r.read()
+                if i % contract.SAMPLE_EVERY == 0:  # a sample against api/openapi.json
+                    contract.check_response("GET", README_Q, r, body)
                 if r.status != 200 or json.loads(body) != expected:
                     errors.append((r.status, body[:100]))
         except Exception as e:  # noqa: BLE001 - any failure counts

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+import contract
 import harness
 import ops_util
 from ops_util import RATES_Q
@@ -94,7 +95,9 @@ def test_connection_limit_refuses_clearly(rates_db):
         for _ in range(10):
             c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
             c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert c.recv(65536).startswith(b"HTTP/1.1 200")  # now idle, kept alive
+            got = c.recv(65536)
+            assert got.startswith(b"HTTP/1.1 200")  # now idle, kept alive
+            contract.check_raw("GET", "/healthz", got)
             idle.append(c)
         st, h, body = s.request("GET", "/healthz")
         assert st == 503, body

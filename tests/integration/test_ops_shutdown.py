@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+import contract
 import harness
 import ops_util
 
@@ -24,16 +25,18 @@ def _partial_request(port, path="/healthz"):
     return s
 
 
-def _finish(s):
+def _finish(s, path="/healthz"):
+    """Finishes the request and reads its answer (checked against api/openapi.json when complete)."""
     s.sendall(b"X-Last: 1\r\n\r\n")
     data = b""
     deadline = time.time() + 10
-    while time.time() < deadline and b"\r\n\r\n" not in data:
+    while time.time() < deadline and contract.parse_raw(data) is None:
         chunk = s.recv(65536)
         if not chunk:
             break
         data += chunk
     s.close()
+    contract.check_raw("GET", path, data)
     return data
 
 
@@ -159,6 +162,7 @@ def test_sigterm_during_slow_200k_batch(pg, rates_db):
                 refused_at = time.time() - t_sig
         r = c.getresponse()
         reply = r.read()
+        contract.check_response("POST", "/batches", r, reply)
         assert r.status == 201, reply
         assert json.loads(reply)["rows"] == 200_000
         while refused_at is None and time.time() - t_sig < 5:
@@ -253,6 +257,7 @@ def test_shutdown_while_a_batch_streams_and_keepalive_clients_ask(pg, rates_db):
     import threading
     stop = threading.Event()
     answered = []
+    broken = []  # answers that break api/openapi.json (a sample of them is checked)
 
     def keepalive_client():
         c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=5)
@@ -262,7 +267,12 @@ def test_shutdown_while_a_batch_streams_and_keepalive_clients_ask(pg, rates_db):
             try:
                 c.request("GET", ops_util.RATES_Q)
                 r = c.getresponse()
-                r.read()
+                body = r.read()
+                if len(answered) % contract.SAMPLE_EVERY == 0:
+                    try:
+                        contract.check_response("GET", ops_util.RATES_Q, r, body)
+                    except contract.ContractError as e:
+                        broken.append(str(e))
                 answered.append(r.status)
                 if r.getheader("Connection", "").lower() == "close":
                     c.close()
@@ -311,5 +321,6 @@ def test_shutdown_while_a_batch_streams_and_keepalive_clients_ask(pg, rates_db):
     assert code == 0, (code, log[-3000:])
     assert took < (30 if harness.TSAN else 10), took
     assert answered and 200 in answered, answered[:20]
+    assert not broken, broken[:3]
     assert "rolled back" in log, log[-3000:]
     assert not s.sanitizer_reports(), log[-5000:]

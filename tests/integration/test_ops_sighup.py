@@ -4,6 +4,7 @@ import socket
 import signal
 import time
 
+import contract
 import harness
 import ops_util
 
@@ -51,7 +52,9 @@ def test_sighup_reloads_tokens_and_log_level(rates_db, tmp_path):
         s.signal(signal.SIGHUP)
         assert _wait_log(s, "reloaded: applied=log_level,ingest_tokens restart_needed=0", 1), s.log_text()[-2000:]
         held.sendall(b"\r\n")
-        assert held.recv(65536).startswith(b"HTTP/1.1 200")
+        got = held.recv(65536)
+        assert got.startswith(b"HTTP/1.1 200")
+        contract.check_raw("GET", "/healthz", got)  # complete: checked against api/openapi.json
         held.close()
         if has_batches:
             assert _auth_status(s, "new-token-2") != 401

@@ -7,6 +7,7 @@ import selectors
 import socket
 import time
 
+import contract
 import harness
 import ops_util
 from ops_util import RATES_Q
@@ -40,6 +41,7 @@ def _normal_get(port, src="127.0.0.2"):
             data += chunk
     finally:
         s.close()
+    contract.check_raw("GET", RATES_Q, data)  # a complete answer meets api/openapi.json
     status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else None
     return status, time.time() - t0
 
