@@ -82,3 +82,21 @@ def test_contract_accepts_a_documented_answer():
                    b'{"batch_id": 7, "rows": 2, "bytes": 60, "duration_ms": 3.5, "replayed": true}')
     contract.check("POST", "/batches", 409, {"content-type": "application/json"},
                    b'{"error": "retracted", "code": "batch_retracted", "batch_id": 7}')
+
+
+def test_raw_socket_answers_are_checked_too():
+    """check_raw() (for tests on their own sockets) parses complete answers, Content-Length or
+    chunked, and refuses the same wrong shapes as request(); incomplete answers are not judged."""
+    good = b'{"status": "ok"}'
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    st, h, body = contract.check_raw("GET", "/healthz", head + b"Content-Length: %d\r\n\r\n" % len(good) + good)
+    assert st == 200 and body == good
+    chunked = head + b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % len(good) + good + b"\r\n0\r\n\r\n"
+    assert contract.check_raw("GET", "/healthz", chunked)[2] == good
+    assert contract.parse_raw(chunked[:-5]) is None and contract.parse_raw(head) is None
+    before = contract.STATS["checked"]
+    with pytest.raises(contract.ContractError):
+        contract.check_raw("GET", "/healthz", b"HTTP/1.1 418 I'm a teapot\r\nContent-Length: 0\r\n\r\n")
+    with pytest.raises(contract.ContractError):
+        contract.check_raw("GET", "/no-such-path", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")
+    assert contract.STATS["checked"] == before + 2
