@@ -6,7 +6,7 @@ DOCKER_BUILD_FLAGS ?=
 DEB_OUT            ?= $(BUILD)/deb
 IMAGE_CREATED      := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
-.PHONY: image push deb deploy-check
+.PHONY: image push deb deploy-check compose-secrets
 # The runtime image, tagged with the version and the git commit.
 image:
 	$(DOCKER) build $(DOCKER_BUILD_FLAGS) --build-arg VERSION=$(VERSION) \
@@ -30,3 +30,7 @@ deb:
 # Every deployment check that this machine can run (tests/stages/deploy.sh).
 deploy-check:
 	@RATES_TEST_RESULTS=$(BUILD)/test-results sh tests/stages/deploy.sh
+
+# The compose stack's secret files (0700 dir, 0600 files, git-ignored; deploy/compose/secrets.sh).
+compose-secrets:
+	@sh deploy/compose/secrets.sh $(RATES_SECRETS_DIR)

@@ -16,7 +16,8 @@ am_port=$(fp)
 hook_port=$(fp)
 exp_port=$(fp)
 db_port=$(sed -n 's/^CI_DB_PORT=//p' "$envf")
-pw=$(sed -n 's/^POSTGRES_PASSWORD=//p' "$envf" | tail -1)
+# The database password: the compose stack's secret file (RATES_SECRETS_DIR of ENV_FILE).
+pwfile=$(sed -n 's/^RATES_SECRETS_DIR=//p' "$envf" | tail -1)/postgres_password
 pids=""
 stop_all() {
     for p in $pids; do kill "$p" 2>/dev/null; done
@@ -36,7 +37,7 @@ promtool check config "$dir/prometheus.yml" || exit 1
 
 /usr/bin/python3 "$root/deploy/ci/webhook.py" "$hook_port" "$dir/webhook.jsonl" &
 pids="$pids $!"
-DATA_SOURCE_NAME="postgresql://rates:$pw@127.0.0.1:$db_port/rates?sslmode=disable" \
+DATA_SOURCE_URI="127.0.0.1:$db_port/rates?sslmode=disable" DATA_SOURCE_USER=rates DATA_SOURCE_PASS_FILE="$pwfile" \
     prometheus-postgres-exporter --web.listen-address="127.0.0.1:$exp_port" >"$dir/exporter.log" 2>&1 &
 pids="$pids $!"
 prometheus-alertmanager --config.file="$dir/alertmanager.yml" --storage.path="$dir/am" \

@@ -156,15 +156,24 @@ c_systemd_verify() {
 }
 c_compose_config() {
     need docker-compose || return 77
-    cp .env.example "$work/env"
+    # The secret files as `make compose-secrets` makes them (0700 dir, 0600 files).
+    RATES_ENV_FILE=.env.example sh deploy/compose/secrets.sh "$work/cfg-secrets" || return 1
+    { grep -v '^RATES_SECRETS_DIR=' .env.example; echo "RATES_SECRETS_DIR=$work/cfg-secrets"; } >"$work/env"
     for prof in "" "--profile dev" "--profile monitoring"; do
         # shellcheck disable=SC2086
-        $COMPOSE -f compose.yaml --env-file "$work/env" $prof config -q || return 1
+        $COMPOSE -f compose.yaml --env-file "$work/env" $prof config >"$work/compose-config.yaml" || return 1
+        # No secret in any environment, every _FILE on a listed secret, no dangling mount.
+        "$PYTHON" deploy/ci/check_compose.py "$work/compose-config.yaml" || return 1
     done
-    # The password is required: without it compose refuses to start.
-    if grep -v '^POSTGRES_PASSWORD=' .env.example >"$work/env-nopw" &&
-        $COMPOSE -f compose.yaml --env-file "$work/env-nopw" config -q 2>/dev/null; then
-        echo "compose accepted a missing POSTGRES_PASSWORD"
+    if grep -E '^(POSTGRES_PASSWORD|RATES_APP_PASSWORD|RATES_INGEST_TOKENS|GRAFANA_ADMIN_PASSWORD)=' .env.example; then
+        echo ".env.example still carries a secret"
+        return 1
+    fi
+    # Without the secret files the check refuses (they are required).
+    { grep -v '^RATES_SECRETS_DIR=' .env.example; echo "RATES_SECRETS_DIR=$work/no-secrets"; } >"$work/env-nosec"
+    $COMPOSE -f compose.yaml --env-file "$work/env-nosec" config >"$work/compose-nosec.yaml" || return 1
+    if "$PYTHON" deploy/ci/check_compose.py "$work/compose-nosec.yaml" >/dev/null; then
+        echo "check_compose.py accepted missing secret files"
         return 1
     fi
 }
@@ -297,12 +306,10 @@ c_compose_up() {
     fi
     api_port=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     {
-        echo "POSTGRES_PASSWORD=ci-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-        echo "RATES_APP_PASSWORD=ci-app-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+        echo "RATES_SECRETS_DIR=$work/secrets"
         echo "RATES_TAG=ci"
         echo "RATES_PORT=$api_port"
         echo "RATES_DEV_PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-        echo "RATES_INGEST_TOKENS=ci:ci-token-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
         echo "RATES_DRAIN_DELAY_S=1"
         echo "CI_DB_PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
         echo "RATES_VERSION=$VERSION"
@@ -320,12 +327,24 @@ o = [l for l in open(sys.argv[2]) if "=" in l]
 keys = {l.split("=", 1)[0] for l in o}
 sys.stdout.write("".join(l for l in open(sys.argv[1]) if l.split("=", 1)[0] not in keys) + "".join(o))' \
         .env.example "$work/ci.overrides" >"$work/ci.env"
+    # The secret files (compose `secrets:`), as `make compose-secrets` makes them; CI's token name.
+    RATES_ENV_FILE="$work/ci.env" RATES_INGEST_TOKENS="ci:ci-token-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
+        sh deploy/compose/secrets.sh "$work/secrets" || return 1
     mkdir -p "$work/nodump"
     echo "NOTE: db runs rates-ci/postgres:13 (PostgreSQL 13.16) standing in for postgres:13.5."
     compose up -d --no-build || { compose logs --tail 50; return 1; }
     "$PYTHON" deploy/ci/wait_healthy.py "$DOCKER" rdci_api_1 180 || { compose ps; compose logs --tail 50; return 1; }
     compose ps
-    [ "$($DOCKER inspect -f '{{.State.ExitCode}}' rdci_init_1)" = 0 ]
+    [ "$($DOCKER inspect -f '{{.State.ExitCode}}' rdci_init_1)" = 0 ] || return 1
+    # The passwords reached the containers as files only: none in any container's environment.
+    for c in rdci_db_1 rdci_init_1 rdci_api_1; do
+        envs=$($DOCKER inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$c") || return 1
+        if printf '%s\n' "$envs" | grep -E '^[A-Z_]*(PASSWORD|TOKENS|DATABASE_URL)=|://[^/@]*:[^/@]+@'; then
+            echo "$c: a secret in the environment"
+            return 1
+        fi
+        echo "$c: _FILE forms: $(printf '%s\n' "$envs" | grep -o '^[A-Z_]*_FILE' | tr '\n' ' ')"
+    done
 }
 c_compose_rates() {
     [ -n "$api_port" ] || return 1
@@ -345,7 +364,7 @@ c_compose_init_once() {
 }
 c_compose_stop_during_upload() {
     [ -n "$api_port" ] || return 1
-    token=$(sed -n 's/^RATES_INGEST_TOKENS=ci://p' "$work/ci.env")
+    token=$(sed -n 's/^ci://p' "$work/secrets/ingest_tokens")
     "$PYTHON" deploy/ci/upload_during_stop.py "$api_port" "$token" "$DOCKER" rdci_api_1 rdci_db_1
     rc=$?
     if [ "$rc" = 77 ]; then skip "POST /batches answers 404: the ingest endpoint has not landed yet"; return 77; fi

@@ -4,21 +4,24 @@ set -eu
 if [ "${1#-}" != "$1" ]; then set -- postgres "$@"; fi
 # Like the official image: `postgres --version` / `--help` run without an init.
 case " $* " in *" --version "* | *" -V "* | *" --help "* | *" -? "* | *" --describe-config "*) exec "$@" ;; esac
-if [ "$1" = postgres ] && [ "$(id -u)" = 0 ]; then
-    mkdir -p "$PGDATA"
-    chown -R postgres:postgres "$PGDATA"
-    chmod 700 "$PGDATA"
-    exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
-fi
-# The official image's *_FILE forms (compose/Kubernetes secrets): the value is the file's content.
+# The official image's *_FILE forms (compose/Kubernetes secrets): the value is the file's
+# content. Read before the switch to postgres, like the official image (as root: a 0600 secret
+# owned by another uid is readable), then the _FILE variable is dropped.
 for v in POSTGRES_PASSWORD POSTGRES_USER POSTGRES_DB; do
     eval "f=\${${v}_FILE:-}"
     if [ -n "$f" ]; then
         eval "[ -z \"\${$v:-}\" ]" || { echo "both $v and ${v}_FILE are set" >&2; exit 1; }
         val=$(cat "$f") || exit 1
         export "$v=$val"
+        unset "${v}_FILE"
     fi
 done
+if [ "$1" = postgres ] && [ "$(id -u)" = 0 ]; then
+    mkdir -p "$PGDATA"
+    chown -R postgres:postgres "$PGDATA"
+    chmod 700 "$PGDATA"
+    exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
+fi
 if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
     : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set (the official image refuses to start without it)}"
     user=${POSTGRES_USER:-postgres}
