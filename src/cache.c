@@ -362,7 +362,10 @@ void cache_set_live(struct cache *c, bool live, int64_t version)
     c->live = live;
     c->gen++;
     cache_clear(c);
-    if (version > c->version)
+    /* Going live: exactly the version read after LISTEN, even if lower than before (a
+     * failover to a standby that had not received the last commits): nothing older than it
+     * is left in the cache, and a higher stale mark would refuse every fill. */
+    if (live)
         c->version = version;
     pthread_mutex_unlock(&c->mu);
 }

@@ -68,7 +68,8 @@ void cache_invalidate(struct cache *c);
 /* A version announced by the database (NOTIFY): raises the newest known. */
 void cache_note_version(struct cache *c, int64_t version);
 /* The listener's state: false drops everything (notifications may be lost) and stops
- * serving; true (after LISTEN, with the version read after it) serves again. */
+ * serving; true (after LISTEN, with the version read after it, which becomes the newest
+ * known even when lower: a failover may lose commits) serves again. */
 void cache_set_live(struct cache *c, bool live, int64_t version);
 
 void cache_stats(struct cache *c, struct cache_stats *out);
