@@ -25,7 +25,13 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v bigint;
 BEGIN
-    UPDATE public.rates_data_version d SET version = d.version OPERATOR(pg_catalog.+) 1
+    -- At least the previous + 1, and at least the clock in microseconds: after a failover
+    -- that lost the last commits (asynchronous replication), new versions are still above
+    -- any the lost ones had, so an ETag is never reused for other data.
+    UPDATE public.rates_data_version d SET version = GREATEST(
+        d.version OPERATOR(pg_catalog.+) 1,
+        (pg_catalog.date_part('epoch', pg_catalog.clock_timestamp())
+            OPERATOR(pg_catalog.*) 1000000)::bigint)
      WHERE d.id OPERATOR(pg_catalog.=) 1 RETURNING d.version INTO v;
     PERFORM pg_catalog.pg_notify('rates_data_version', v::text);
     RETURN NULL;
