@@ -131,8 +131,8 @@ static bool cache_valid(const struct cache *c, const struct cache_entry *e)
     return c->live && e->gen == c->gen && e->version >= c->version;
 }
 
-bool cache_get(struct cache *c, const char *key, bool gzip, char **body, size_t *len, bool *gz,
-               int64_t *version)
+static bool cache_lookup(struct cache *c, const char *key, bool gzip, char **body, size_t *len,
+                         bool *gz, int64_t *version, bool count_miss)
 {
     pthread_mutex_lock(&c->mu);
     struct cache_entry *e = cache_find(c, key);
@@ -158,10 +158,22 @@ bool cache_get(struct cache *c, const char *key, bool gzip, char **body, size_t 
     }
     if (hit)
         c->hits++;
-    else
+    else if (count_miss)
         c->misses++;
     pthread_mutex_unlock(&c->mu);
     return hit;
+}
+
+bool cache_get(struct cache *c, const char *key, bool gzip, char **body, size_t *len, bool *gz,
+               int64_t *version)
+{
+    return cache_lookup(c, key, gzip, body, len, gz, version, true);
+}
+
+bool cache_get_again(struct cache *c, const char *key, bool gzip, char **body, size_t *len,
+                     bool *gz, int64_t *version)
+{
+    return cache_lookup(c, key, gzip, body, len, gz, version, false);
 }
 
 int64_t cache_version(struct cache *c)

@@ -43,6 +43,9 @@ void cache_free(struct cache *c);
  * (also *version set), false on a miss (nothing allocated). Counts hits and misses. */
 bool cache_get(struct cache *c, const char *key, bool gzip, char **body, size_t *len, bool *gz,
                int64_t *version);
+/* cache_get for a request whose miss was counted already: counts a hit, never a miss. */
+bool cache_get_again(struct cache *c, const char *key, bool gzip, char **body, size_t *len,
+                     bool *gz, int64_t *version);
 /* The newest data version the cache knows while live, else 0 (then no validator is known). */
 int64_t cache_version(struct cache *c);
 

@@ -147,14 +147,16 @@ bool readcache_before_query(struct http_req *req, struct readcache_req *rc)
     if (!rc->use)
         return false;
     rc->begun = true;
-    if (cache_fill_begin(readcache, rc->key, READCACHE_WAIT_MS, &rc->ticket))
-        return false;
+    (void)cache_fill_begin(readcache, rc->key, READCACHE_WAIT_MS, &rc->ticket);
     char *body = NULL;
     size_t len = 0;
     bool gz = false;
     int64_t version = 0;
-    if (!cache_get(readcache, rc->key, rc->gzip, &body, &len, &gz, &version))
-        return false; /* the leader failed or stored nothing: query, store nothing */
+    /* A leader looks once more: a fill may have ended while this request sat in the lane's
+     * queue (then N queued identical misses still make one query). */
+    if (!cache_get_again(readcache, rc->key, rc->gzip, &body, &len, &gz, &version))
+        return false;      /* query (a waiter whose leader stored nothing stores nothing) */
+    readcache_abandon(rc); /* ends this request's flight, if it leads one */
     readcache_headers(req, rc, version);
     if (gz)
         http_add_header(req, "Content-Encoding", "gzip");

@@ -273,3 +273,20 @@ def test_cache_off_keeps_validators(pg):
         assert "cache: listening" not in s.log_text()
     finally:
         iu.stop_server(s)
+
+
+def test_identical_misses_make_one_query(env):
+    """Single flight: 24 identical concurrent misses (a year of days, a new key) are answered
+    by one database query, or very few when some arrive after the fill was stored."""
+    import concurrent.futures
+    a = env["a"]
+    wait_live(a)
+    q = f"/rates?date_from=2029-01-01&date_to=2029-12-31&orig_code={O}&dest_code={D}"
+    q0 = metric(a, "rates_db_query_duration_seconds_count")
+    with concurrent.futures.ThreadPoolExecutor(24) as ex:
+        got = list(ex.map(lambda _: a.request("GET", q), range(24)))
+    assert all(st == 200 for st, _, _ in got)
+    assert len({b for _, _, b in got}) == 1
+    queries = metric(a, "rates_db_query_duration_seconds_count") - q0
+    print(f"\n24 identical concurrent misses: {queries} database queries")
+    assert 1 <= queries <= 2
