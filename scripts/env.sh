@@ -574,7 +574,7 @@ services:
 EOF
     umask 077
     {
-        echo "POSTGRES_PASSWORD=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+        echo "RATES_SECRETS_DIR=$d/secrets"
         echo "RATES_BIND=127.0.0.1"
         echo "RATES_PORT=$port"
         echo "RATES_POOL_SIZE=$ENV_POOL"
@@ -583,6 +583,9 @@ EOF
         echo "RATES_DUMP_FILE=$dfile"
     } >"$d/compose.env"
     umask 022
+    # The stack's secret files (compose secrets:, 0600; deploy/compose/secrets.sh).
+    RATES_ENV_FILE="$d/compose.env" sh "$TOP/deploy/compose/secrets.sh" "$d/secrets" >/dev/null ||
+        die "cannot write the compose secrets in $d/secrets"
     project=rates-env-$name
     created=$(now)
     expires=0
