@@ -21,8 +21,12 @@ ctl:
     username: patroni
     password: '${rest_password}'
 
-# Patroni 3.0 speaks to etcd 3.4 through the v3 API: the etcd3 section, not etcd.
-etcd3:
+# The etcd v2 API (etcd 3.4 --enable-v2), not etcd3: Patroni 3.0.2's etcd3 update_leader puts
+# the leader key unconditionally when its watch cache is stale, so a Patroni resumed after a
+# freeze takes the key back from the node promoted meanwhile (whose acknowledged writes are then
+# rewound away). The v2 update is a compare-and-swap on the key's value (prevValue=our name):
+# the resumed node is refused and demotes. docs/high-availability.md, "Fencing".
+etcd:
   hosts: ${etcd_hosts}
   protocol: http
   username: patroni

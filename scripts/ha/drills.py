@@ -419,11 +419,14 @@ def freeze_drill(s, frozen_s=None):
         report["direct_last_ack_after_stop_s"] = round(last - t_stop, 3) if last else None
         time.sleep(frozen_s if frozen_s is not None else 2)
         report["direct_acks_after_promotion"] = sum(1 for t, _ in acked if t >= t_new)
+        plog = s.path("logs", f"{old}.log")
+        plog_at = os.path.getsize(plog) if os.path.exists(plog) else 0
         t_cont = time.monotonic()
         s.signal(old, signal.SIGCONT)
         log(f"SIGCONT to Patroni of {old}")
-        # What the resumed Patroni does: demote (it lost the key), or (seen with 3.0.2) take
-        # the key back from the node promoted meanwhile. Recorded, not assumed.
+        # What the resumed Patroni does: demote (it lost the key), or take the key back from
+        # the node promoted meanwhile (Patroni 3.0.2's etcd3 DCS did, from a stale watch
+        # cache; the v2 DCS's compare-and-swap refuses it). Recorded, not assumed.
         seen, deadline = [], time.monotonic() + 20
         while time.monotonic() < deadline:
             lead = s.leader()
@@ -431,6 +434,16 @@ def freeze_drill(s, frozen_s=None):
                 seen.append((round(time.monotonic() - t_cont, 3), lead))
             time.sleep(0.1)
         report["leaders_after_resume"] = seen
+        try:
+            with open(plog, errors="replace") as f:
+                f.seek(plog_at)
+                said = f.read(1 << 20).splitlines()
+        except OSError:
+            said = []
+        report["resumed_patroni_said"] = [
+            ln[:160] for ln in said
+            if any(w in ln.lower() for w in ("demot", "lock", "promot", "compare", "error"))
+            and "Lock owner:" not in ln and not ln.startswith(" ")][:8]
         try:
             wait_healthy(s, timeout=30)
             report["old_node_rejoined_s"] = round(time.monotonic() - t_cont, 3)
@@ -440,6 +453,9 @@ def freeze_drill(s, frozen_s=None):
                 (m.get("name"), m.get("role"), m.get("state"), m.get("timeline"))
                 for m in s.cluster().get("members", [])]
         report["write_rto_s"] = load.next_ack_after(t_stop)
+        # The writer through HAProxy: its longest wait between two acknowledged batches, from
+        # the freeze to the old node's return (the outage the frozen leader causes).
+        report["max_write_gap_s"] = load.max_ack_gap(t_stop, time.monotonic())
         report["direct_acks_before_stop"] = len(acks_before)
     finally:
         stop.set()

@@ -103,6 +103,7 @@ class NetnsStack(stk.Stack):
                        "--initial-cluster", cluster, "--initial-cluster-state", state,
                        "--initial-cluster-token", self.st["etcd_token"],
                        "--heartbeat-interval", "150", "--election-timeout", "1500",
+                       "--enable-v2=true",  # Patroni's DCS (stack.py start_etcd)
                        "--logger", "zap", "--log-level", "warn"], user="etcd")
 
     def write_patroni_conf(self, n):

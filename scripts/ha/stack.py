@@ -271,6 +271,9 @@ class Stack:
                        # Raft heartbeats 150 ms, election after 1.5 s: above scheduling
                        # hiccups on two busy cores, well below Patroni's retry_timeout.
                        "--heartbeat-interval", "150", "--election-timeout", "1500",
+                       # Patroni uses the v2 API (deploy/patroni/patroni.yml.tpl: its leader
+                       # update is a compare-and-swap, which fences a resumed frozen primary).
+                       "--enable-v2=true",
                        "--logger", "zap", "--log-level", "warn"],
                    user="etcd" if os.geteuid() == 0 else None)
 
@@ -289,8 +292,28 @@ class Stack:
         self.etcdctl("user", "add", f"patroni:{s['etcd']}", "--interactive=false")
         self.etcdctl("user", "grant-role", "patroni", "patroni")
         self.etcdctl("auth", "enable")
+        self.etcd_v2_auth_setup()
         self.st["etcd_auth"] = True
         self.save()
+
+    def etcd_v2_auth_setup(self):
+        """The same for the v2 API (a separate store with its own users, which Patroni uses):
+        root, patroni read-write on /service/*, and the guest role (anonymous) stripped."""
+        s, url = self.st["secrets"], self.etcd_endpoints.split(",")[0] + "/v2/auth"
+        root = f"root:{s['etcd_root']}"
+        steps = [("users/root", {"user": "root", "password": s["etcd_root"]}, None),
+                 ("roles/patroni", {"role": "patroni", "permissions": {"kv": {
+                     "read": ["/service/*"], "write": ["/service/*"]}}}, None),
+                 ("users/patroni", {"user": "patroni", "password": s["etcd"],
+                                    "roles": ["patroni"]}, None),
+                 ("enable", None, None),
+                 ("roles/guest", {"role": "guest", "revoke": {"kv": {
+                     "read": ["/*"], "write": ["/*"]}}}, root)]
+        for path, body, auth in steps:
+            st, data = http_get(f"{url}/{path}", timeout=5, auth=auth, method="PUT",
+                                body=json.dumps(body).encode() if body else b"")
+            if st not in (200, 201):
+                raise RuntimeError(f"etcd v2 auth {path}: {st} {data}")
 
     # ---- Patroni ----
     def write_patroni_conf(self, n):

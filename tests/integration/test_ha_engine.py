@@ -28,6 +28,26 @@ def no_server_errors(s):
     assert not probs, probs
 
 
+def etcd_v2_put(url, form, auth):
+    """(status, JSON) of a v2 key write (form-encoded, as etcd's v2 API wants)."""
+    import base64
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(url, data=form, method="PUT")
+    req.add_header("Content-Type", "application/x-www-form-urlencoded")
+    if auth:
+        req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        body = e.read()
+        try:
+            return e.code, json.loads(body)
+        except ValueError:
+            return e.code, body
+
+
 def test_hardening(ha_stack):
     """Patroni's unsafe endpoints need credentials, etcd refuses writes without them, and
     PostgreSQL has what pg_rewind needs."""
@@ -42,7 +62,22 @@ def test_hardening(ha_stack):
     assert st not in (0, 200, 401, 403), st  # authenticated; refused for the unknown candidate
     with pytest.raises(RuntimeError):
         s.etcdctl("put", "/service/rates/leader", "intruder", auth=False)
-    assert s.etcdctl("get", "/service/rates/leader", "--print-value-only").strip() == lead
+    # Patroni's keys are in the v2 store (deploy/patroni/patroni.yml.tpl): anonymous access to
+    # it is refused too, and a leader update from a node that is not the key's owner (a
+    # resumed frozen primary) fails its compare-and-swap.
+    v2 = s.etcd_endpoints.split(",")[0] + "/v2/keys/service/rates/leader"
+    patroni = f"patroni:{s.st['secrets']['etcd']}"
+    for auth in (None, "patroni:wrong"):
+        st, _ = stack.http_get(v2, auth=auth)
+        assert st in (401, 403), (auth, st)
+        st, _ = etcd_v2_put(v2, b"value=intruder", auth)
+        assert st in (401, 403), (auth, st)
+    other = next(n for n in ("n1", "n2", "n3") if n != lead)
+    st, body = etcd_v2_put(v2 + f"?prevValue={other}", f"value={other}&ttl=30".encode(),
+                           patroni)
+    assert st == 412 and body.get("errorCode") == 101, (st, body)  # Compare failed
+    st, body = stack.http_get(v2, auth=patroni)
+    assert st == 200 and body["node"]["value"] == lead, (st, body)
     assert s.psql("SHOW wal_log_hints") == "on"
     assert s.psql("SHOW synchronous_standby_names") != ""
 
@@ -129,13 +164,17 @@ def test_point_in_time_restore_with_pgbackrest(ha_stack):
     assert rep["restored"] != rep["now"], rep  # the instant, not the end of the archive
 
 
-@pytest.mark.xfail(reason="Patroni 3.0.2 (Debian 12) etcd3 update_leader puts the leader key "
-                   "unconditionally: a Patroni resumed after SIGSTOP takes the key back from the "
-                   "node promoted meanwhile and its acknowledged writes are rewound away; only a "
-                   "watchdog (/dev/watchdog) fences it (docs/high-availability.md)", strict=False)
 def test_frozen_primary_loses_no_acknowledged_write(ha_stack):
+    """SIGSTOP of the leader's Patroni (its PostgreSQL runs on): a replica is promoted; on
+    SIGCONT the old leader must not get the leader key back (the v2 DCS's compare-and-swap and
+    fresh read, deploy/patroni/patroni.yml.tpl) but demote and rejoin, losing nothing."""
     rep = drills.freeze_drill(ha_stack)
     show(rep)
     assert rep["new_leader"] != rep["frozen"], rep
+    assert rep["frozen"] not in [lead for _, lead in rep["leaders_after_resume"]], rep
+    assert "healthy_after_resume" not in rep, rep  # the old leader rejoined as a replica
+    assert any("demot" in ln.lower() for ln in rep["resumed_patroni_said"]), rep
+    assert rep["direct_acked"] > 0, rep
     assert rep["direct_acked_missing_on_new_leader"] == [], rep
-    assert rep["batches_lost"] == 0, rep
+    assert rep["batches_acknowledged"] > 0, rep
+    assert rep["batches_lost"] == 0 and rep["batches_duplicated"] == 0, rep
