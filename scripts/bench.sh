@@ -69,7 +69,10 @@ LEFT OUTER JOIN (SELECT AVG(price) AS price, day, COUNT(*) AS count FROM prices 
 SQL
 done <"$work/mix.txt"
 
-RATES_DATABASE_URL=$url RATES_LISTEN=127.0.0.1:$api RATES_LOG_LEVEL=warn "$bin" >"$work/ratesd.log" 2>&1 &
+# The response cache is off here (RATES_CACHE_BYTES=0 unless given): these runs measure the
+# database path; `make bench-cache` measures the cache beside nginx (docs/cache.md).
+cache=${RATES_CACHE_BYTES:-0}
+RATES_CACHE_BYTES=$cache RATES_DATABASE_URL=$url RATES_LISTEN=127.0.0.1:$api RATES_LOG_LEVEL=warn "$bin" >"$work/ratesd.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do
     curl -fs "http://127.0.0.1:$api/readyz" >/dev/null 2>&1 && break
@@ -91,7 +94,7 @@ run_wrk() { # CONNS [LABEL PATH]: the mix, or one request path printed under its
     errs=$(awk '/Non-2xx|Socket errors/ {print}' "$work/wrk$1.txt" | tr '\n' ' ')
     printf 'wrk  %3s conns  %10s req/s  p50 %-8s  p99 %-8s %s%s\n' "$1" "$rps" "$p50" "$p99" "$errs" "${2:-}"
 }
-echo "== ratesd $("$bin" --version | cut -d' ' -f2-), mix of $n requests, ${dur}s per run, 2 cores shared by server, PostgreSQL and load generator"
+echo "== ratesd $("$bin" --version | cut -d' ' -f2-), mix of $n requests, ${dur}s per run, response cache bytes $cache, 2 cores shared by server, PostgreSQL and load generator"
 run_wrk 16
 wrk16=$rps
 run_wrk 64
