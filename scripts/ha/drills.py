@@ -440,10 +440,11 @@ def freeze_drill(s, frozen_s=None):
                 said = f.read(1 << 20).splitlines()
         except OSError:
             said = []
+        # Its log records about the lock and demotion (not tracebacks, not "Lock owner:").
         report["resumed_patroni_said"] = [
             ln[:160] for ln in said
-            if any(w in ln.lower() for w in ("demot", "lock", "promot", "compare", "error"))
-            and "Lock owner:" not in ln and not ln.startswith(" ")][:8]
+            if ln[:2] == "20" and "Lock owner:" not in ln
+            and any(w in ln.lower() for w in ("demot", "lock", "promot", "compare"))][:8]
         try:
             wait_healthy(s, timeout=30)
             report["old_node_rejoined_s"] = round(time.monotonic() - t_cont, 3)
