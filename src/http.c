@@ -333,6 +333,13 @@ static int http_acquire(struct http_req *req, struct db_pool **pool, struct db_c
     else
         *pool = srv->pool;
     int rc = db_pool_acquire(*pool, srv->pool_wait_ms, conn, err, errcap);
+    if (rc != DB_OK && *pool == srv->pool && (req->work_flags & WORK_DB_PREFER) &&
+        srv->read_pool != srv->pool) {
+        /* No primary (a failover): the replicas still answer reads (docs/cache.md). */
+        req->fell_back = true;
+        *pool = srv->read_pool;
+        return db_pool_acquire(*pool, srv->pool_wait_ms, conn, err, errcap);
+    }
     if (rc != DB_OK || *pool != srv->read_pool || *pool == srv->pool || !req->min_lsn[0] ||
         !http_replica_behind(*conn, req->min_lsn))
         return rc;

@@ -40,6 +40,9 @@ enum {
     /* The lane; none of these: the read lane. */
     WORK_LANE_BATCH = 4,  /* batch chunks and retractions (connections of the batch pool) */
     WORK_LANE_COMMIT = 8, /* batch commits, RATES_COMMIT_WORKERS at once */
+    WORK_DB_PREFER = 16,  /* with WORK_DB: a read that prefers the primary (the response cache
+                           * after a local write) but must keep working while no primary
+                           * accepts connections: then the read pool, and req->fell_back */
 };
 
 /* The life of a request; only the HTTP thread serving it moves it (http_req_set_state refuses
@@ -118,6 +121,7 @@ struct http_req {
     http_work_fn work;
     unsigned work_flags;
     char min_lsn[40];       /* WORK_DB_READ: the Rates-Min-LSN header, or empty */
+    bool fell_back;         /* WORK_DB_PREFER: the primary was unreachable, a replica answered */
     struct workers_job job; /* the deferred work, while DEFERRED */
     atomic_bool job_done;   /* set by the lane after the job (then the connection resumes);
                              * the one field the lane writes that the HTTP thread reads

@@ -139,7 +139,8 @@ bool readcache_lookup(struct http_req *req, struct readcache_req *rc, const char
 
 unsigned readcache_defer_flags(const struct readcache_req *rc)
 {
-    return rc->use && rc->primary && APP.read_pool != APP.query_pool ? WORK_DB : WORK_DB_READ;
+    return rc->use && rc->primary && APP.read_pool != APP.query_pool ? WORK_DB | WORK_DB_PREFER
+                                                                     : WORK_DB_READ;
 }
 
 bool readcache_before_query(struct http_req *req, struct readcache_req *rc)
@@ -169,7 +170,11 @@ void readcache_respond(struct http_req *req, struct readcache_req *rc, char *bod
 {
     char *gz = NULL;
     size_t gzlen = 0;
-    bool store = rc->begun && rc->ticket.leader && version > 0;
+    /* A replica's answer given while the primary was unreachable is served, never stored:
+     * it may predate this instance's own write. */
+    if (req->fell_back)
+        rc->primary = false;
+    bool store = rc->begun && rc->ticket.leader && version > 0 && !req->fell_back;
     if (APP.cfg.gzip_min_bytes > 0 && len >= (size_t)APP.cfg.gzip_min_bytes && (rc->gzip || store))
         gz = deflate_gzip(body, len, &gzlen);
     if (rc->begun) {
