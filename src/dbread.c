@@ -27,6 +27,25 @@ static PGresult *dbread_try(struct db_conn *conn, const char *stmt, int nparams,
     return NULL;
 }
 
+/* A read that preferred the primary (WORK_DB_PREFER) and found it dead: one try on a replica
+ * (req->fell_back tells the response cache not to store the answer). */
+static PGresult *dbread_on_replica(struct http_req *req, const char *stmt, int nparams,
+                                   const char *const *params, bool *broken, char *err,
+                                   size_t errcap)
+{
+    struct db_conn *rconn = NULL;
+    char perr[256];
+    if (db_pool_acquire(APP.read_pool, APP.cfg.pool_wait_ms, &rconn, perr, sizeof perr) != DB_OK)
+        return NULL;
+    PGresult *res = dbread_try(rconn, stmt, nparams, params, broken, err, errcap);
+    if (!res && *broken && db_conn_reconnect(APP.read_pool, rconn, perr, sizeof perr) == 0)
+        res = dbread_try(rconn, stmt, nparams, params, broken, err, errcap);
+    db_pool_release(APP.read_pool, rconn);
+    if (res)
+        req->fell_back = true;
+    return res;
+}
+
 PGresult *dbread_exec(struct http_req *req, struct db_conn *conn, const char *stmt, int nparams,
                       const char *const *params)
 {
@@ -48,6 +67,8 @@ PGresult *dbread_exec(struct http_req *req, struct db_conn *conn, const char *st
             broken = true;
         }
     }
+    if (!res && broken && (req->work_flags & WORK_DB_PREFER) && APP.read_pool != APP.query_pool)
+        res = dbread_on_replica(req, stmt, nparams, params, &broken, err, sizeof err);
     req->db_ns += clock_mono_ns() - t0;
     if (res)
         return res;
