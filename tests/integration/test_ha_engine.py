@@ -142,7 +142,7 @@ def test_planned_switchover(ha_stack):
     assert rep["reads_http"]["failed"] == 0, rep["reads_http"]
     # The goal is 3 s; measured 3.9-4.2 s here (docs/high-availability.md): the bound
     # catches a regression, the figure is printed.
-    assert rep["write_pause_s"] is not None and rep["write_pause_s"] <= 6, rep
+    assert rep["write_pause_s"] is not None and rep["write_pause_s"] <= 4, rep  # goal 3 s
 
 
 def test_etcd_member_loss(ha_stack):
