@@ -80,8 +80,10 @@ def reader(port, kind, stop, events):
             return
         t0 = time.monotonic()
         try:
-            st, _, _ = harness.request("GET", READ_PATH, port=port, timeout=5)
+            st, _, data = harness.request("GET", READ_PATH, port=port, timeout=5)
             ok, detail = st == 200, st
+            if not ok:  # who answered: ratesd's JSON error, or HAProxy's own page
+                detail = f"{st} {data[:60].decode('utf-8', 'replace')}"
         except (OSError, harness.http.client.HTTPException) as e:
             ok, detail = False, type(e).__name__
         except harness.contract.ContractError as e:  # an answer the API document forbids
