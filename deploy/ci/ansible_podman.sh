@@ -56,7 +56,7 @@ export CONTAINERS_CONF="$dir/containers.conf" CONTAINERS_STORAGE_CONF="$dir/stor
 /usr/bin/python3 "$here/netstate.py" save "$dir/netstate.json"
 
 tar=$(sh "$here/rootfs.sh" bookworm-systemd bookworm \
-    systemd,systemd-sysv,dbus,python3,python3-apt,python3-psycopg2,postgresql,postgresql-client,libmicrohttpd12,libpq5,libjansson4,libyajl2,libcurl4,adduser,curl,ca-certificates,iproute2) || exit 1
+    systemd,systemd-sysv,dbus,python3,python3-apt,python3-psycopg2,postgresql,postgresql-client,libmicrohttpd12,libpq5,libyajl2,libcurl4,adduser,curl,ca-certificates,iproute2) || exit 1
 podman import --change 'CMD ["/sbin/init"]' "$tar" localhost/rates-ci/systemd:bookworm >/dev/null || exit 1
 podman network create --subnet 10.233.0.0/24 rdci >/dev/null || exit 1
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -52,7 +52,7 @@ EOC
 export CONTAINERS_CONF="$dir/containers.conf" CONTAINERS_STORAGE_CONF="$dir/storage.conf"
 # The same root (and so the same cache entry) as the Ansible case.
 tar=$(sh "$root/deploy/ci/rootfs.sh" bookworm-systemd bookworm \
-    systemd,systemd-sysv,dbus,python3,python3-apt,python3-psycopg2,postgresql,postgresql-client,libmicrohttpd12,libpq5,libjansson4,libyajl2,libcurl4,adduser,curl,ca-certificates,iproute2) || exit 1
+    systemd,systemd-sysv,dbus,python3,python3-apt,python3-psycopg2,postgresql,postgresql-client,libmicrohttpd12,libpq5,libyajl2,libcurl4,adduser,curl,ca-certificates,iproute2) || exit 1
 podman import --change 'CMD ["/sbin/init"]' "$tar" localhost/rates-ci/systemd:bookworm >/dev/null || exit 1
 if ! podman run -d --name "$name" --network none --systemd=always \
     localhost/rates-ci/systemd:bookworm /sbin/init >"$dir/run.log" 2>&1; then
