@@ -57,20 +57,7 @@ FROM (SELECT (generate_series('2021-01-01'::date, '2021-01-31'::date, '1 day'::i
 LEFT OUTER JOIN (SELECT AVG(price) AS price, day, COUNT(*) AS count FROM prices WHERE orig_code = 'CNGGZ' AND dest_code = 'EETLL' AND day >= '2021-01-01'::date AND day <= '2021-01-31'::date GROUP BY day, orig_code, dest_code) AS a ON d.day = a.day ORDER BY day DESC;
 SQL
 psql -X -At -F ' ' -d "$base/rates_orig" -f scripts/bench_mix.sql >"$work/mix.txt"
-{
-    echo "local paths = {"
-    while read -r o d f t; do
-        echo "  \"/rates?date_from=$f&date_to=$t&orig_code=$o&dest_code=$d\","
-    done <"$work/mix.txt"
-    echo "}"
-    cat <<'LUA'
-local i = 0
-request = function()
-  i = i + 1
-  return wrk.format("GET", paths[(i % #paths) + 1])
-end
-LUA
-} >"$work/mix.lua"
+bench_mix_lua "$work/mix.txt" >"$work/mix.lua"
 
 # Two instances on the same database: cache on (the build's default size) and off.
 start_ratesd() { # NAME PORT [ENV=VALUE...]

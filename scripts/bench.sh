@@ -45,20 +45,7 @@ psql -X -q -d "$orig" -c "CREATE INDEX ON prices (orig_code, dest_code, day) INC
 # ones, 19 without prices, and the README request; ranges of 1 to 31 days, all deterministic.
 psql -X -At -F ' ' -d "$orig" -f scripts/bench_mix.sql >"$work/mix.txt"
 n=$(wc -l <"$work/mix.txt")
-{
-    echo "local paths = {"
-    while read -r o d f t; do
-        echo "  \"/rates?date_from=$f&date_to=$t&orig_code=$o&dest_code=$d\","
-    done <"$work/mix.txt"
-    echo "}"
-    cat <<'LUA'
-local i = 0
-request = function()
-  i = i + 1
-  return wrk.format("GET", paths[(i % #paths) + 1])
-end
-LUA
-} >"$work/mix.lua"
+bench_mix_lua "$work/mix.txt" >"$work/mix.lua"
 i=0
 while read -r o d f t; do
     i=$((i + 1))

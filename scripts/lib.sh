@@ -74,3 +74,20 @@ pg_cluster_stop() {
     [ -f "$1/data/postmaster.pid" ] && pg_run "$bindir/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null
     return 0
 }
+
+# bench_mix_lua MIX: a wrk script cycling over the /rates requests of MIX (lines "orig dest
+# date_from date_to", as scripts/bench_mix.sql prints them), on stdout.
+bench_mix_lua() {
+    echo "local paths = {"
+    while read -r o d f t; do
+        echo "  \"/rates?date_from=$f&date_to=$t&orig_code=$o&dest_code=$d\","
+    done <"$1"
+    echo "}"
+    cat <<'LUA'
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i % #paths) + 1])
+end
+LUA
+}

@@ -216,14 +216,7 @@ bool cache_fill_begin(struct cache *c, const char *key, long wait_ms, struct cac
         return true;
     }
     /* Wait for this flight (the struct stays until its last waiter leaves). */
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += wait_ms / 1000;
-    until.tv_nsec += (wait_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = clock_after_ms(CLOCK_MONOTONIC, wait_ms);
     f->waiters++;
     c->waits++;
     while (!f->done) {

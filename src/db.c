@@ -194,14 +194,7 @@ static int db_setup(struct db_pool *p, PGconn *pg, char *err, size_t errcap)
 int db_pool_acquire(struct db_pool *p, long wait_ms, struct db_conn **out, char *err, size_t errcap)
 {
     uint64_t t0 = clock_mono_ns();
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += wait_ms / 1000;
-    deadline.tv_nsec += (wait_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = clock_after_ms(CLOCK_REALTIME, wait_ms);
     pthread_mutex_lock(&p->lock);
     struct db_slot *slot = NULL;
     while (!p->closed) {

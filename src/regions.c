@@ -140,23 +140,33 @@ static void regions_send(struct http_req *req, struct readcache_req *rc, const P
     readcache_respond(req, rc, body, len, regions_version(res, ncols));
 }
 
+/* Runs stmt for q; when the replica that answered is behind a version this instance knows,
+ * once more on the primary. NULL once an error answer is set (the cache's flight ended). */
+static PGresult *regions_exec(struct http_req *req, struct regions_query *q, struct db_conn *conn,
+                              const char *stmt, int nparams, const char *const *params,
+                              int version_col)
+{
+    PGresult *res = dbread_exec(req, conn, stmt, nparams, params);
+    struct db_conn *primary =
+        res ? readcache_reread_conn(&q->cache, regions_version(res, version_col)) : NULL;
+    if (primary) {
+        PQclear(res);
+        res = dbread_exec(req, primary, stmt, nparams, params);
+        readcache_reread_done(primary);
+    }
+    if (!res)
+        readcache_abandon(&q->cache);
+    return res;
+}
+
 static void regions_tree_work(struct http_req *req, struct db_conn *conn)
 {
     struct regions_query *q = req->state;
     if (readcache_before_query(req, &q->cache))
         return;
-    PGresult *res = dbread_exec(req, conn, "regions_tree", 0, NULL);
-    struct db_conn *primary =
-        res ? readcache_reread_conn(&q->cache, regions_version(res, REGIONS_TREE_VERSION)) : NULL;
-    if (primary) { /* the replica is behind a version this instance knows */
-        PQclear(res);
-        res = dbread_exec(req, primary, "regions_tree", 0, NULL);
-        readcache_reread_done(primary);
-    }
-    if (!res) {
-        readcache_abandon(&q->cache);
+    PGresult *res = regions_exec(req, q, conn, "regions_tree", 0, NULL, REGIONS_TREE_VERSION);
+    if (!res)
         return;
-    }
     regions_send(req, &q->cache, res, "regions", regions_tree_cols, 0,
                  (int)ARRAY_LEN(regions_tree_cols));
     PQclear(res);
@@ -169,18 +179,10 @@ static void regions_ports_work(struct http_req *req, struct db_conn *conn)
         return;
     const char *params[1] = { q->region };
     const char *stmt = q->by_region ? "regions_ports" : "regions_ports_all";
-    PGresult *res = dbread_exec(req, conn, stmt, q->by_region ? 1 : 0, params);
-    struct db_conn *primary =
-        res ? readcache_reread_conn(&q->cache, regions_version(res, REGIONS_PORTS_VERSION)) : NULL;
-    if (primary) { /* the replica is behind a version this instance knows */
-        PQclear(res);
-        res = dbread_exec(req, primary, stmt, q->by_region ? 1 : 0, params);
-        readcache_reread_done(primary);
-    }
-    if (!res) {
-        readcache_abandon(&q->cache);
+    PGresult *res =
+        regions_exec(req, q, conn, stmt, q->by_region ? 1 : 0, params, REGIONS_PORTS_VERSION);
+    if (!res)
         return;
-    }
     if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
         readcache_abandon(&q->cache);
         http_respond_error(req, 404, "Unknown region");

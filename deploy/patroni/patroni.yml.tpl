@@ -8,8 +8,8 @@ log:
   format: '%(asctime)s %(levelname)s: %(message)s'
 
 restapi:
-  listen: 127.0.0.1:${rest_port}
-  connect_address: 127.0.0.1:${rest_port}
+  listen: ${host}:${rest_port}
+  connect_address: ${host}:${rest_port}
   # Unsafe endpoints (POST /switchover, /failover, /restart, /reinitialize, PATCH /config)
   # need these credentials; GET /primary, /replica, /health stay open for the balancer.
   authentication:
@@ -69,8 +69,8 @@ bootstrap:
     - locale: C.UTF-8
 
 postgresql:
-  listen: 127.0.0.1:${pg_port}
-  connect_address: 127.0.0.1:${pg_port}
+  listen: ${host}:${pg_port}
+  connect_address: ${host}:${pg_port}
   use_unix_socket: true
   data_dir: ${data_dir}
   bin_dir: ${bin_dir}
@@ -97,8 +97,8 @@ postgresql:
     - checkpoint: fast
   pg_hba:
     - local all all trust
-    - host replication replicator 127.0.0.1/32 scram-sha-256
-    - host all all 127.0.0.1/32 scram-sha-256
+    - host replication replicator ${hba_net} scram-sha-256
+    - host all all ${hba_net} scram-sha-256
 
 watchdog:
   mode: ${watchdog_mode}

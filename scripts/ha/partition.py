@@ -59,11 +59,10 @@ class NetnsStack(stk.Stack):
         super().__init__(directory)
         self.net = net
 
+    HBA_NET = netns.SUBNET
+
     def host(self, n):
         return self.net.addr(NODE_OF.get(n, n))
-
-    def rest_url(self, n):
-        return f"http://{self.host(n)}:{REST_PORT}"
 
     def node_url(self, n, db="rates"):
         return (f"postgresql://postgres:{self.st['secrets']['pg']}@{self.host(n)}:{PG_PORT}/{db}"
@@ -75,68 +74,10 @@ class NetnsStack(stk.Stack):
         return (f"postgresql://postgres:{self.st['secrets']['pg']}@{hosts}/{db}"
                 "?target_session_attrs=read-write&connect_timeout=2")
 
-    @property
-    def etcd_endpoints(self):
-        return ",".join(f"http://{self.host(e)}:{ETCD_CLIENT}" for e in stk.ETCDS)
-
-    def etcd_healthy(self, e):
-        st, body = stk.http_get(f"http://{self.host(e)}:{ETCD_CLIENT}/health")
-        return st == 200 and isinstance(body, dict) and body.get("health") == "true"
-
     def spawn(self, name, argv, user=None, env=None):
         where = NODE_OF.get(name, name if name in stk.NODES else "app")
         with self.net.enter(where):  # the child is forked in there
             return super().spawn(name, argv, user=user, env=env)
-
-    def start_etcd(self, e, state="new"):
-        cluster = ",".join(f"{x}=http://{self.host(x)}:{ETCD_PEER}" for x in stk.ETCDS)
-        data = os.path.join(self.st["tmpfs"], e)
-        os.makedirs(data, mode=0o700, exist_ok=True)
-        pw = stk.pwd.getpwnam("etcd")
-        os.chown(data, pw.pw_uid, pw.pw_gid)
-        h = self.host(e)
-        self.spawn(e, ["etcd", "--name", e, "--data-dir", data,
-                       "--listen-client-urls", f"http://{h}:{ETCD_CLIENT}",
-                       "--advertise-client-urls", f"http://{h}:{ETCD_CLIENT}",
-                       "--listen-peer-urls", f"http://{h}:{ETCD_PEER}",
-                       "--initial-advertise-peer-urls", f"http://{h}:{ETCD_PEER}",
-                       "--initial-cluster", cluster, "--initial-cluster-state", state,
-                       "--initial-cluster-token", self.st["etcd_token"],
-                       "--heartbeat-interval", "150", "--election-timeout", "1500",
-                       "--enable-v2=true",  # Patroni's DCS (stack.py start_etcd)
-                       "--logger", "zap", "--log-level", "warn"], user="etcd")
-
-    def write_patroni_conf(self, n):
-        """The loopback configuration of stack.py, moved to the node's address: its etcd
-        hosts, its listen/connect addresses and pg_hba's network."""
-        super().write_patroni_conf(n)
-        path = self.path(n, "patroni.yml")
-        with open(path) as f:
-            conf = f.read()
-        hosts = ",".join(f"{self.host(e)}:{ETCD_CLIENT}" for e in stk.ETCDS)
-        conf = re.sub(r"(?m)^(\s*hosts:).*$", lambda m: f"{m.group(1)} {hosts}", conf, count=1)
-        conf = conf.replace("127.0.0.1/32", netns.SUBNET)
-        conf = conf.replace("127.0.0.1:", f"{self.host(n)}:")  # the ports are already ours
-        if "127.0.0.1" in conf:
-            raise RuntimeError(f"{path}: a loopback address is left: the template changed")
-        with open(path, "w") as f:
-            f.write(conf)
-
-    def start_haproxy(self):
-        """deploy/haproxy/ha.cfg in the app namespace, its servers on the nodes' addresses."""
-        p = self.ports
-        env = dict(os.environ, RATES_HA_BIND_WRITE=f"127.0.0.1:{p['write']}",
-                   RATES_HA_BIND_READ=f"127.0.0.1:{p['read']}",
-                   RATES_HA_BIND_HTTP=f"127.0.0.1:{p['http']}",
-                   RATES_HA_BIND_STATS=f"127.0.0.1:{p['stats']}")
-        for i, n in enumerate(stk.NODES, 1):
-            env[f"RATES_HA_N{i}_PG"] = f"{self.host(n)}:{PG_PORT}"
-            env[f"RATES_HA_N{i}_REST"] = str(REST_PORT)
-        for i, r in enumerate(stk.RATESDS, 1):
-            env[f"RATES_HA_R{i}"] = f"127.0.0.1:{p[r]}"
-        self.spawn("haproxy", ["haproxy", "-db", "-f",
-                               os.path.join(stk.ROOT, "deploy", "haproxy", "ha.cfg")],
-                   user="haproxy", env=env)
 
     def up(self, ratesd_bin, gen_bin, prices=2000):
         if os.path.exists(self.state_path):

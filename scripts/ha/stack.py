@@ -154,8 +154,15 @@ class Stack:
     def ports(self):
         return self.st["ports"]
 
+    # Where a member (node n1.., etcd e1..) listens: loopback here; scripts/ha/partition.py
+    # puts each node in its own network namespace by overriding these two.
+    HBA_NET = "127.0.0.1/32"
+
+    def host(self, name):
+        return "127.0.0.1"
+
     def rest_url(self, n):
-        return f"http://127.0.0.1:{self.ports[n + '_rest']}"
+        return f"http://{self.host(n)}:{self.ports[n + '_rest']}"
 
     def pg_url(self, port, db="rates", user="postgres"):
         return f"postgresql://{user}:{self.st['secrets']['pg']}@127.0.0.1:{port}/{db}"
@@ -240,7 +247,7 @@ class Stack:
     # ---- etcd ----
     @property
     def etcd_endpoints(self):
-        return ",".join(f"http://127.0.0.1:{self.ports[e + '_client']}" for e in ETCDS)
+        return ",".join(f"http://{self.host(e)}:{self.ports[e + '_client']}" for e in ETCDS)
 
     def etcdctl(self, *args, endpoints=None, auth=True):
         argv = ["etcdctl", f"--endpoints={endpoints or self.etcd_endpoints}",
@@ -254,18 +261,18 @@ class Stack:
         return r.stdout
 
     def start_etcd(self, e, state="new"):
-        cluster = ",".join(f"{x}=http://127.0.0.1:{self.ports[x + '_peer']}" for x in ETCDS)
+        cluster = ",".join(f"{x}=http://{self.host(x)}:{self.ports[x + '_peer']}" for x in ETCDS)
         data = os.path.join(self.st["tmpfs"], e)
         os.makedirs(data, mode=0o700, exist_ok=True)
         if os.geteuid() == 0:
             pw = pwd.getpwnam("etcd")
             os.chown(data, pw.pw_uid, pw.pw_gid)
-        c, p = self.ports[e + "_client"], self.ports[e + "_peer"]
+        h, c, p = self.host(e), self.ports[e + "_client"], self.ports[e + "_peer"]
         self.spawn(e, ["etcd", "--name", e, "--data-dir", data,
-                       "--listen-client-urls", f"http://127.0.0.1:{c}",
-                       "--advertise-client-urls", f"http://127.0.0.1:{c}",
-                       "--listen-peer-urls", f"http://127.0.0.1:{p}",
-                       "--initial-advertise-peer-urls", f"http://127.0.0.1:{p}",
+                       "--listen-client-urls", f"http://{h}:{c}",
+                       "--advertise-client-urls", f"http://{h}:{c}",
+                       "--listen-peer-urls", f"http://{h}:{p}",
+                       "--initial-advertise-peer-urls", f"http://{h}:{p}",
                        "--initial-cluster", cluster, "--initial-cluster-state", state,
                        "--initial-cluster-token", self.st["etcd_token"],
                        # Raft heartbeats 150 ms, election after 1.5 s: above scheduling
@@ -278,7 +285,7 @@ class Stack:
                    user="etcd" if os.geteuid() == 0 else None)
 
     def etcd_healthy(self, e):
-        st, body = http_get(f"http://127.0.0.1:{self.ports[e + '_client']}/health")
+        st, body = http_get(f"http://{self.host(e)}:{self.ports[e + '_client']}/health")
         return st == 200 and isinstance(body, dict) and body.get("health") == "true"
 
     def etcd_auth_setup(self):
@@ -321,8 +328,9 @@ class Stack:
             tpl = string.Template(f.read())
         s = self.st["secrets"]
         conf = tpl.substitute(
-            name=n, rest_port=self.ports[n + "_rest"], rest_password=s["rest"],
-            etcd_hosts=",".join(f"127.0.0.1:{self.ports[e + '_client']}" for e in ETCDS),
+            name=n, host=self.host(n), hba_net=self.HBA_NET, rest_port=self.ports[n + "_rest"],
+            rest_password=s["rest"],
+            etcd_hosts=",".join(f"{self.host(e)}:{self.ports[e + '_client']}" for e in ETCDS),
             etcd_password=s["etcd"], pg_port=self.ports[n + "_pg"], data_dir=self.data_dir(n),
             bin_dir=pg_bindir(), node_dir=self.node_dir(n), pg_password=s["pg"],
             repl_password=s["repl"], backrest_conf=self.path("pgbackrest.conf"),
@@ -440,7 +448,7 @@ class Stack:
                    RATES_HA_BIND_HTTP=f"127.0.0.1:{p['http']}",
                    RATES_HA_BIND_STATS=f"127.0.0.1:{p['stats']}")
         for i, n in enumerate(NODES, 1):
-            env[f"RATES_HA_N{i}_PG"] = f"127.0.0.1:{p[n + '_pg']}"
+            env[f"RATES_HA_N{i}_PG"] = f"{self.host(n)}:{p[n + '_pg']}"
             env[f"RATES_HA_N{i}_REST"] = str(p[n + "_rest"])
         for i, r in enumerate(RATESDS, 1):
             env[f"RATES_HA_R{i}"] = f"127.0.0.1:{p[r]}"
