@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "db.h"
@@ -19,6 +18,7 @@
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
+#include "reqid.h"
 #include "workers.h"
 
 #define HTTP_URI_MAX 8192
@@ -180,18 +180,7 @@ static void http_request_id(struct http_req *req)
             return;
         }
     }
-    unsigned char rnd[16];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
-        uint64_t t = clock_mono_ns() ^ (uint64_t)(uintptr_t)req;
-        memcpy(rnd, &t, sizeof t);
-        memcpy(rnd + 8, &t, sizeof t);
-    }
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < sizeof rnd; i++) {
-        req->request_id[2 * i] = hex[rnd[i] >> 4];
-        req->request_id[2 * i + 1] = hex[rnd[i] & 15];
-    }
-    req->request_id[32] = '\0';
+    reqid_make(req->request_id, sizeof req->request_id);
 }
 
 static unsigned http_method_bit(const char *m)
