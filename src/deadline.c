@@ -2,6 +2,7 @@
 #include "deadline.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -12,17 +13,29 @@
 
 #define DEADLINE_TICK_NS (100ull * 1000000ull)
 
+/* The phase and its due time in one word (due_ns << 2 | phase), so that the connection's
+ * HTTP thread sets both with one store and no lock (two per request on the hot path), and
+ * the sweeper never reads a new phase with an old due time. 2^62 ns is 146 years of
+ * CLOCK_MONOTONIC. */
+#define DEADLINE_PHASE_BITS 2u
+#define DEADLINE_PHASE_MASK ((1u << DEADLINE_PHASE_BITS) - 1u)
+_Static_assert(DEADLINE_PHASE_COUNT <= 1u << DEADLINE_PHASE_BITS, "phases fit the phase bits");
+
 struct deadline_conn {
     struct deadlines *owner;
-    int fd; /* MHD's; only shut down here, never closed */
-    enum deadline_phase phase;
-    uint64_t due_ns; /* phase != NONE: when it is late */
-    bool shut;       /* already shut down */
-    struct deadline_conn *prev, *next;
+    int fd;                            /* MHD's; only shut down here, never closed */
+    _Atomic uint64_t state;            /* due_ns << 2 | phase; written by the HTTP thread only */
+    bool shut;                         /* already shut down; the sweeper's, under the lock */
+    struct deadline_conn *prev, *next; /* under the owner's lock */
 };
 
+static uint64_t deadline_pack(enum deadline_phase phase, uint64_t due_ns)
+{
+    return due_ns << DEADLINE_PHASE_BITS | (uint64_t)phase;
+}
+
 struct deadlines {
-    pthread_mutex_t lock; /* guards the list and every conn's fields */
+    pthread_mutex_t lock; /* guards the list, and each conn's links and shut flag */
     pthread_cond_t wake;
     struct deadline_conn *head; /* owned: open connections */
     bool stopping;
@@ -33,15 +46,17 @@ struct deadlines {
 static void deadlines_sweep(struct deadlines *d, uint64_t now)
 {
     for (struct deadline_conn *c = d->head; c; c = c->next) {
-        if (c->phase == DEADLINE_NONE || c->shut || now < c->due_ns)
+        uint64_t st = atomic_load_explicit(&c->state, memory_order_relaxed);
+        enum deadline_phase phase = (enum deadline_phase)(st & DEADLINE_PHASE_MASK);
+        if (phase == DEADLINE_NONE || c->shut || now < st >> DEADLINE_PHASE_BITS)
             continue;
         /* The fd is still MHD's: NOTIFY_CLOSED (deadline_conn_close, same lock) runs before
          * MHD closes it, so it cannot have been reused. */
         shutdown(c->fd, SHUT_RDWR);
         c->shut = true;
-        metrics_deadline_closed(c->phase == DEADLINE_HEAD);
+        metrics_deadline_closed(phase == DEADLINE_HEAD);
         LOG_DEBUG("http: closed a connection late in its %s",
-                  c->phase == DEADLINE_HEAD ? "request head" : "response");
+                  phase == DEADLINE_HEAD ? "request head" : "response");
     }
 }
 
@@ -109,8 +124,7 @@ struct deadline_conn *deadline_conn_open(struct deadlines *d, int fd, uint64_t l
         return NULL;
     c->owner = d;
     c->fd = fd;
-    c->phase = DEADLINE_HEAD;
-    c->due_ns = clock_mono_ns() + limit_ns;
+    atomic_init(&c->state, deadline_pack(DEADLINE_HEAD, clock_mono_ns() + limit_ns));
     pthread_mutex_lock(&d->lock);
     c->next = d->head;
     if (d->head)
@@ -124,11 +138,10 @@ void deadline_conn_set(struct deadline_conn *c, enum deadline_phase phase, uint6
 {
     if (!c)
         return;
-    uint64_t now = clock_mono_ns();
-    pthread_mutex_lock(&c->owner->lock);
-    c->phase = phase;
-    c->due_ns = now + limit_ns;
-    pthread_mutex_unlock(&c->owner->lock);
+    /* No lock: the sweeper reads the word atomically; a sweep that saw the old word shuts
+     * down at most a connection that was late a moment ago. */
+    atomic_store_explicit(&c->state, deadline_pack(phase, clock_mono_ns() + limit_ns),
+                          memory_order_relaxed);
 }
 
 void deadline_conn_close(struct deadline_conn *c)
