@@ -5,8 +5,13 @@
 #define RATES_RATES_LIMITS_H
 
 /* libmicrohttpd's memory per connection (MHD_OPTION_CONNECTION_MEMORY_LIMIT): it bounds the
- * request line and headers, and also the largest body chunk MHD hands the access handler. */
-#define HTTP_MEMORY_LIMIT (64 * 1024)
+ * request line and headers, and also the largest body chunk MHD hands the access handler.
+ * libmicrohttpd 0.9.75 zeroes the whole pool before every request of a keep-alive
+ * connection (MHD_pool_reset), so its size is paid per request: at 64 KiB that memset was
+ * 12% of a cached /rates answer's CPU (perf, docs/cache.md). 32 KiB (MHD's own default)
+ * still holds the longest request line ratesd answers itself (414 with a JSON body past
+ * HTTP_URI_MAX, 8 KiB) with its headers. */
+#define HTTP_MEMORY_LIMIT (32 * 1024)
 
 /* The largest body chunk ingest.c copies for a worker: it must hold anything MHD hands over. */
 #define INGEST_CHUNK_MAX (1024 * 1024)
