@@ -152,3 +152,14 @@ char *dynbuf_take(struct dynbuf *b, size_t *len)
     b->cap = 0;
     return p;
 }
+
+char *dynbuf_finish(struct dynbuf *b, int rc, const char *tail, size_t *len)
+{
+    if (rc == 0)
+        rc = dynbuf_adds(b, tail);
+    if (rc != 0) {
+        dynbuf_free(b);
+        return NULL;
+    }
+    return dynbuf_take(b, len);
+}

@@ -26,5 +26,9 @@ int dynbuf_printf(struct dynbuf *b, const char *fmt, ...) WUR PRINTF_LIKE(2, 3);
 int dynbuf_add_json_string(struct dynbuf *b, const char *s, size_t len) WUR;
 /* Returns the NUL-terminated contents and leaves the buffer empty; caller frees. */
 char *dynbuf_take(struct dynbuf *b, size_t *len);
+/* The end of a document built with rc accumulating the appends' results: when rc is 0,
+ * appends tail and takes the buffer (as dynbuf_take); otherwise, or when that append fails,
+ * frees it and returns NULL. */
+char *dynbuf_finish(struct dynbuf *b, int rc, const char *tail, size_t *len);
 
 #endif

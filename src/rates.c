@@ -127,13 +127,7 @@ char *rates_render(int32_t date_from, int32_t date_to, const struct rates_day *d
         }
         rc = dynbuf_add(&b, entry, n);
     }
-    if (rc == 0)
-        rc = dynbuf_adds(&b, "]}");
-    if (rc != 0) {
-        dynbuf_free(&b);
-        return NULL;
-    }
-    return dynbuf_take(&b, len);
+    return dynbuf_finish(&b, rc, "]}", len);
 }
 
 static void rates_send(struct http_req *req, const struct rates_query *q,

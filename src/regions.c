@@ -108,13 +108,7 @@ static char *regions_render(const PGresult *res, const char *list, const struct 
         if (rc == 0)
             rc = dynbuf_adds(&b, "}");
     }
-    if (rc == 0)
-        rc = dynbuf_adds(&b, "]}");
-    if (rc != 0) {
-        dynbuf_free(&b);
-        return NULL;
-    }
-    return dynbuf_take(&b, len);
+    return dynbuf_finish(&b, rc, "]}", len);
 }
 
 /* The data version in column col of the first row (0 when unknown). */
