@@ -257,16 +257,6 @@ class Observer(threading.Thread):
         return None
 
 
-def wait_new_leader(s, old, timeout=40):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for n in stk.NODES:
-            if n != old and s.role(n) == "primary":
-                return n, time.monotonic()
-        time.sleep(0.05)
-    raise RuntimeError(f"no new leader {timeout} s after isolating {old}")
-
-
 def rejoined(s, old, new):
     """The new leader's view (not the old node's cache): old streams as a replica on the
     leader's timeline."""
@@ -348,7 +338,7 @@ def partition_round(s, net, rnd, etcd_side, isolated_s=None):
         t_cut, wall_cut = time.monotonic(), time.time()
         net.partition(old)
         log(f"isolated {old}")
-        new, t_new = wait_new_leader(s, old)
+        new, t_new = drills.wait_new_leader(s, old)
         log(f"{new} is the leader")
         # The isolated node: wait (bounded) until it refuses writes, then a little more.
         stk.wait_until(f"{old} refuses writes", lambda: obs_old.first_after(
