@@ -9,7 +9,8 @@ SAMPLES = {"deb_url": "https://artifacts.example.com/rates/rates_0.1.0_amd64.deb
            "bundle_url": "https://artifacts.example.com/rates/bundle.tar.gz",
            "db_password": "sample-password", "app_port": "3000",
            "db_secret_arn": "arn:aws:secretsmanager:eu-central-1:123456789012:secret:rates-db-AbCdEf",
-           "region": "eu-central-1"}
+           "region": "eu-central-1", "data_mount": "/var/lib/postgresql",
+           "write_port": "5000", "read_port": "5001"}
 text = open(sys.argv[1]).read()
 if "%{" in text.replace("%%{", ""):
     sys.exit("template directives (%{...}) are not supported by this renderer")

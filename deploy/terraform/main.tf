@@ -26,6 +26,7 @@ module "rates" {
   instance_count     = var.instance_count
   instance_type      = var.instance_type
   mode               = var.mode
+  database_layout    = var.db_instance_count > 0 ? "cluster" : "local"
   deb_url            = var.deb_url
   bundle_url         = var.bundle_url
   db_password        = var.db_password
@@ -35,6 +36,39 @@ module "rates" {
   tags               = { "environment" = var.environment }
 }
 
+# The database members (etcd + Patroni + pgBackRest), when the environment has any.
+module "db" {
+  source                = "./modules/rates-db"
+  count                 = var.db_instance_count > 0 ? 1 : 0
+  name                  = "rates-${var.environment}"
+  vpc_id                = module.rates.vpc_id
+  subnet_ids            = module.rates.subnet_ids
+  app_security_group_id = module.rates.security_group_id
+  instance_count        = var.db_instance_count
+  instance_type         = var.db_instance_type
+  data_volume_gb        = var.db_volume_gb
+  ssh_cidrs             = var.ssh_cidrs
+  ssh_key_name          = var.ssh_key_name
+  tags                  = { "environment" = var.environment }
+}
+
 output "urls" {
   value = module.rates.urls
+}
+
+# The Ansible inventory of this environment (groups rates_db, rates_lb, rates; the app VMs
+# run HAProxy): `terraform output -raw ansible_inventory > inventory/ENV.yml`, then
+# `ansible-playbook -i inventory/ENV.yml site.yml` (deploy/ansible/README or deploy/README.md).
+output "ansible_inventory" {
+  value = templatefile("${path.module}/templates/inventory.yaml.tpl", {
+    environment = var.environment
+    app_hosts = { for i, ip in module.rates.private_ips : "rates-${var.environment}-${i + 1}" => {
+      ssh = module.rates.public_ips[i], address = ip }
+    }
+    db_hosts = var.db_instance_count > 0 ? { for i, name in module.db[0].names : name => {
+      ssh = module.db[0].public_ips[i], address = module.db[0].private_ips[i] }
+    } : {}
+    pgbackrest_bucket = var.db_instance_count > 0 ? module.db[0].pgbackrest_bucket : ""
+    region            = var.region
+  })
 }

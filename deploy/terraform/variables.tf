@@ -69,3 +69,21 @@ variable "ssh_key_name" {
   type        = string
   default     = null
 }
+
+variable "db_instance_count" {
+  description = "Database VMs (module rates-db): 3 for an HA environment, 1 for dev, 0 for PostgreSQL on the app VM (one-VM layout)."
+  type        = number
+  default     = 3
+}
+
+variable "db_instance_type" {
+  description = "EC2 instance type of the database VMs."
+  type        = string
+  default     = "t3.medium"
+}
+
+variable "db_volume_gb" {
+  description = "Data volume of each database VM, GB."
+  type        = number
+  default     = 50
+}

@@ -243,9 +243,13 @@ c_terraform_fmt() {
     need terraform || return 77
     TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive -diff deploy/terraform
 }
+c_terraform_inventory() {
+    need terraform || return 77
+    "$PYTHON" deploy/ci/tf_inventory.py
+}
 c_cloud_init_schema() {
     need cloud-init || return 77
-    for f in deploy/terraform/modules/rates-vm/templates/*.tpl; do
+    for f in deploy/terraform/modules/*/templates/*.tpl; do
         "$PYTHON" deploy/ci/render_tpl.py "$f" >"$work/$(basename "$f" .yaml.tpl).yaml" || return 1
         cloud-init schema --config-file "$work/$(basename "$f" .yaml.tpl).yaml" || return 1
     done
@@ -454,6 +458,7 @@ if has_part ansible; then
 fi
 if has_part terraform; then
     run_case terraform-fmt c_terraform_fmt
+    run_case terraform-inventory c_terraform_inventory
     run_case cloud-init-schema c_cloud_init_schema
     printf '%s\tskip\t0\t%s\n' terraform-validate "terraform validate needs the AWS provider, which cannot be downloaded here" >>"$cases"
 fi

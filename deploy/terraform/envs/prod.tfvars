@@ -6,3 +6,6 @@ instance_type      = "m6i.large"
 mode               = "deb"
 deb_url            = "https://artifacts.example.com/rates/rates_0.1.0_amd64.deb"
 allowed_cidrs      = ["10.42.0.0/16"]
+db_instance_count  = 3
+db_instance_type   = "r6i.large"
+db_volume_gb       = 200

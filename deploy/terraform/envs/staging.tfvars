@@ -6,3 +6,6 @@ instance_type      = "t3.medium"
 mode               = "deb"
 deb_url            = "https://artifacts.example.com/rates/rates_0.1.0_amd64.deb"
 allowed_cidrs      = ["10.41.0.0/16", "203.0.113.0/24"]
+db_instance_count  = 3
+db_instance_type   = "t3.medium"
+db_volume_gb       = 50

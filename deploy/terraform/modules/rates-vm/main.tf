@@ -2,15 +2,21 @@
 # instances, configured at first boot by cloud-init (install the .deb, or start compose).
 locals {
   tags = merge({ "app" = "rates", "Name" = var.name }, var.tags)
-  user_data = var.mode == "deb" ? templatefile("${path.module}/templates/cloud-init-deb.yaml.tpl", {
+  deb_vars = {
     deb_url       = var.deb_url
     db_secret_arn = aws_secretsmanager_secret.db_password.arn
     region        = data.aws_region.current.name
     app_port      = var.app_port
-    }) : templatefile("${path.module}/templates/cloud-init-compose.yaml.tpl", {
-    bundle_url = var.bundle_url
-    app_port   = var.app_port
-  })
+    write_port    = var.haproxy_write_port
+    read_port     = var.haproxy_read_port
+  }
+  # deb + local: PostgreSQL on the VM (one-VM dev layout); deb + cluster: no database here,
+  # ratesd through HAProxy to the rates-db members; compose: the compose stack.
+  user_data = (var.mode == "compose"
+    ? templatefile("${path.module}/templates/cloud-init-compose.yaml.tpl", { bundle_url = var.bundle_url, app_port = var.app_port })
+    : var.database_layout == "cluster"
+    ? templatefile("${path.module}/templates/cloud-init-app.yaml.tpl", local.deb_vars)
+  : templatefile("${path.module}/templates/cloud-init-deb.yaml.tpl", local.deb_vars))
 }
 
 data "aws_ami" "debian" {

@@ -17,3 +17,18 @@ output "security_group_id" {
   description = "The security group of the VMs."
   value       = aws_security_group.rates.id
 }
+
+output "private_ips" {
+  description = "Addresses of the VMs inside the VPC (Ansible inventory, group rates)."
+  value       = aws_instance.rates[*].private_ip
+}
+
+output "vpc_id" {
+  description = "The VPC (the rates-db module puts its members in it)."
+  value       = aws_vpc.this.id
+}
+
+output "subnet_ids" {
+  description = "The subnets, one per zone."
+  value       = aws_subnet.public[*].id
+}

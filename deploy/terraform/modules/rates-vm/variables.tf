@@ -33,13 +33,35 @@ variable "root_volume_gb" {
 }
 
 variable "mode" {
-  description = "deb: install the rates .deb (PostgreSQL on the VM); compose: start the compose stack."
+  description = "deb: install the rates .deb (database per database_layout); compose: start the compose stack."
   type        = string
   default     = "deb"
   validation {
     condition     = contains(["deb", "compose"], var.mode)
     error_message = "mode must be deb or compose."
   }
+}
+
+variable "database_layout" {
+  description = "mode deb: local (PostgreSQL on each VM: the one-VM dev layout only) or cluster (no database on the app VMs; ratesd through HAProxy on the VM to the rates-db members)."
+  type        = string
+  default     = "cluster"
+  validation {
+    condition     = contains(["local", "cluster"], var.database_layout)
+    error_message = "database_layout must be local or cluster."
+  }
+}
+
+variable "haproxy_write_port" {
+  description = "Local HAProxy port to the Patroni leader (cluster layout)."
+  type        = number
+  default     = 5000
+}
+
+variable "haproxy_read_port" {
+  description = "Local HAProxy port to the replicas (cluster layout)."
+  type        = number
+  default     = 5001
 }
 
 variable "deb_url" {

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""tf_inventory.py: renders deploy/terraform/templates/inventory.yaml.tpl with `terraform
+console` (templatefile() needs no provider) for a 3-member HA environment and a dev one with
+no database VM, and checks the result as Ansible will read it: the groups rates_db, rates_lb
+and rates, every host with ansible_host and rates_node_address, the app hosts in rates_lb,
+and no secret in it. Exit 1 on a problem."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+tpl = os.path.join(root, "deploy/terraform/templates/inventory.yaml.tpl")
+
+
+def hosts(prefix, n, net):
+    return {f"{prefix}-{i + 1}": {"ssh": f"198.51.100.{net + i}", "address": f"10.42.{i}.{net}"}
+            for i in range(n)}
+
+
+def hcl(v):  # JSON is valid HCL for these literals
+    return json.dumps(v).replace('": ', '" = ')
+
+
+def render(env, app, db, bucket):
+    expr = (f'templatefile("{tpl}", {{environment = "{env}", region = "eu-central-1", '
+            f'pgbackrest_bucket = "{bucket}", app_hosts = {hcl(app)}, db_hosts = {hcl(db)}}})')
+    with tempfile.TemporaryDirectory() as d:
+        p = subprocess.run(["terraform", "console"], input=expr, text=True, capture_output=True,
+                           cwd=d, env=dict(os.environ, TF_CLI_CONFIG_FILE="/dev/null"), timeout=60)
+    if p.returncode != 0:
+        sys.exit(f"terraform console failed: {p.stderr[-2000:]}")
+    out = p.stdout.strip()
+    if out.startswith("<<EOT"):
+        out = out[len("<<EOT"):].rsplit("EOT", 1)[0]
+    return yaml.safe_load(out)
+
+
+problems = []
+for env, napp, ndb in (("prod", 2, 3), ("dev", 1, 0)):
+    app = hosts(f"rates-{env}", napp, 10)
+    db = hosts(f"rates-{env}-db", ndb, 20)
+    inv = render(env, app, db, f"rates-{env}-pgbackrest-x" if ndb else "")
+    ch = inv["all"]["children"]
+    got_db = (ch.get("rates_db") or {}).get("hosts") or {}
+    got_app = (ch.get("rates") or {}).get("hosts") or {}
+    if set(got_db) != set(db):
+        problems.append(f"{env}: rates_db hosts {sorted(got_db)} != {sorted(db)}")
+    if set(got_app) != set(app):
+        problems.append(f"{env}: rates hosts {sorted(got_app)} != {sorted(app)}")
+    if "rates" not in ((ch.get("rates_lb") or {}).get("children") or {}):
+        problems.append(f"{env}: the app hosts are not in rates_lb (HAProxy beside ratesd)")
+    for name, h in {**got_db, **got_app}.items():
+        want = {**db, **app}[name]
+        if h.get("ansible_host") != want["ssh"] or h.get("rates_node_address") != want["address"]:
+            problems.append(f"{env}: {name} has {h}, want ssh {want['ssh']} address {want['address']}")
+    repo = inv["all"]["vars"].get("rates_pgbackrest_repo_type")
+    if repo != ("s3" if ndb else "posix"):
+        problems.append(f"{env}: pgBackRest repository type {repo}")
+    text = yaml.safe_dump(inv)
+    if "password" in text.lower() or "token" in text.lower():
+        problems.append(f"{env}: the inventory names a secret")
+    print(f"{env}: {len(got_db)} db hosts, {len(got_app)} app hosts, repository {repo}")
+for p in problems:
+    print("tf_inventory:", p)
+sys.exit(1 if problems else 0)
