@@ -3,7 +3,7 @@
 console` (templatefile() needs no provider) for a 3-member HA environment and a dev one with
 no database VM, and checks the result as Ansible will read it: the groups rates_db, rates_lb
 and rates, every host with ansible_host and rates_node_address, the app hosts in rates_lb,
-and no secret in it. Exit 1 on a problem."""
+ratesd pointed at the local HAProxy, and passwords only as Vault references. Exit 1 on a problem."""
 import json
 import os
 import subprocess
@@ -60,9 +60,16 @@ for env, napp, ndb in (("prod", 2, 3), ("dev", 1, 0)):
     repo = inv["all"]["vars"].get("rates_pgbackrest_repo_type")
     if repo != ("s3" if ndb else "posix"):
         problems.append(f"{env}: pgBackRest repository type {repo}")
-    text = yaml.safe_dump(inv)
-    if "password" in text.lower() or "token" in text.lower():
-        problems.append(f"{env}: the inventory names a secret")
+    # Secrets only by reference to Vault variables, never a value.
+    urls = [(ch.get("rates") or {}).get("vars", {}).get(k, "") for k in ("rates_database_url", "rates_database_read_url")]
+    rvars = (ch.get("rates") or {}).get("vars", {})
+    if not ndb:
+        if rvars.get("rates_install_postgresql") is not True or "{{ vault_" not in rvars.get("rates_db_password", ""):
+            problems.append(f"{env}: no database VM but no local PostgreSQL either: {rvars}")
+    elif not all("{{ vault_rates_db_password" in u and "@127.0.0.1:500" in u for u in urls):
+        problems.append(f"{env}: ratesd not pointed at the local HAProxy with a Vault password: {urls}")
+    if "token" in yaml.safe_dump(inv).lower():
+        problems.append(f"{env}: the inventory names a token")
     print(f"{env}: {len(got_db)} db hosts, {len(got_app)} app hosts, repository {repo}")
 for p in problems:
     print("tf_inventory:", p)

@@ -233,6 +233,29 @@ c_ansible_syntax() {
     need ansible-playbook || return 77
     (cd deploy/ansible && ANSIBLE_CONFIG=ansible.cfg ansible-playbook -i inventory/example.yml --syntax-check site.yml)
 }
+c_ansible_db_per_host() {
+    # Two app hosts that would each install their own PostgreSQL: the role's first task must
+    # refuse (check mode, local connection: it fails before touching anything).
+    need ansible-playbook || return 77
+    cat >"$work/inv-two-dbs.yml" <<EOI
+all:
+  children:
+    rates:
+      hosts:
+        app-a: {ansible_connection: local, ansible_python_interpreter: /usr/bin/python3}
+        app-b: {ansible_connection: local, ansible_python_interpreter: /usr/bin/python3}
+      vars: {rates_deb: /nonexistent.deb, rates_install_postgresql: true, rates_db_password: x}
+EOI
+    if (cd deploy/ansible && ANSIBLE_CONFIG=ansible.cfg ANSIBLE_LOCAL_TEMP="$work" timeout 300 \
+        ansible-playbook -i "$work/inv-two-dbs.yml" --check site.yml >"$work/two-dbs.log" 2>&1); then
+        echo "the playbook accepted a database on each of two app hosts"
+        return 1
+    fi
+    grep -q "one-host inventory only" "$work/two-dbs.log" || { tail -20 "$work/two-dbs.log"; return 1; }
+    for inv in example dev-example; do
+        (cd deploy/ansible && ANSIBLE_CONFIG=ansible.cfg ansible-playbook -i "inventory/$inv.yml" --syntax-check site.yml) >/dev/null || return 1
+    done
+}
 c_ansible_lint() {
     need ansible-lint || return 77
     (cd deploy/ansible && HOME=$work ANSIBLE_CONFIG=ansible.cfg ansible-lint --offline -p site.yml roles/)
@@ -455,6 +478,7 @@ fi
 if has_part ansible; then
     run_case ansible-syntax-check c_ansible_syntax
     run_case ansible-lint c_ansible_lint
+    run_case ansible-no-db-per-app-host c_ansible_db_per_host
 fi
 if has_part terraform; then
     run_case terraform-fmt c_terraform_fmt
