@@ -453,3 +453,39 @@ def test_attack_succeeds_without_0007():
         su.close()
     finally:
         pg.destroy()
+
+
+def test_non_superuser_migrator_gives_every_definer_function_away():
+    """A migrator that is not a superuser, set up as docs/security.md says (CREATEROLE, owner
+    of the database and of schema public, member of rates_owner; what the compose ha profile's
+    post_bootstrap does): after `ratesd migrate` every SECURITY DEFINER function belongs to
+    rates_owner (0013 sweeps those 0010 and 0012 could not give away after 0007's revoke),
+    and neither PUBLIC nor rates_owner keeps CREATE on public."""
+    pg = harness.PgCluster()
+    try:
+        pg.psql("CREATE ROLE mig LOGIN CREATEROLE", db="postgres")
+        pg.psql("CREATE ROLE rates_owner NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                "NOREPLICATION NOBYPASSRLS NOINHERIT", db="postgres")
+        pg.psql("GRANT rates_owner TO mig", db="postgres")
+        pg.psql("CREATE DATABASE nsu OWNER mig", db="postgres")
+        su = connect(pg, "nsu")
+        q(su, "ALTER SCHEMA public OWNER TO mig")
+        grant_public_create(su)  # as 13 has it
+        r = subprocess.run([harness.RATES_BIN, "migrate"],
+                           env=harness.server_env({"RATES_DATABASE_URL": pg.url("nsu", "mig")}),
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        rows = q(su, "SELECT p.oid::regprocedure::text, p.proowner::regrole::text "
+                     "FROM pg_proc p WHERE p.prosecdef ORDER BY 1")
+        names = {x[0] for x in rows}
+        assert {"prices_check_ports()", "rates_daily_rebuild()",
+                "rates_data_version_bump()"} <= names, rows   # 0007's, 0010's, 0012's
+        assert [x for x in rows if x[1] != "rates_owner"] == []
+        assert q(su, "SELECT has_schema_privilege('rates_owner', 'public', 'CREATE'), "
+                     "has_schema_privilege('rates_app', 'public', 'CREATE'), "
+                     "has_schema_privilege('public', 'public', 'CREATE')") == [(False, False, False)]
+        assert q(su, "SELECT rolsuper FROM pg_roles WHERE rolname = 'mig'") == [(False,)]
+        assert "0013_definer_owner_sweep" in r.stdout + r.stderr
+        su.close()
+    finally:
+        pg.destroy()
