@@ -3,7 +3,9 @@
 No secret in any service's environment (passwords, tokens, URLs with credentials); every
 *_FILE / __FILE variable names /run/secrets/NAME of a secret the service lists; every secret is
 a file that exists with mode 0600 in a 0700 directory; every bind mount's source exists (no
-dangling mounts)."""
+dangling mounts). Profile ha (when present): each Patroni node has its own name, DNS name and
+data volume and lists Patroni's secrets; every server of its HAProxy config is an ha service;
+the ha database URLs (secret files) go through HAProxy."""
 import os
 import re
 import stat
@@ -53,6 +55,44 @@ for sname, svc in cfg.get("services", {}).items():
         if typ == "bind":
             need(os.path.exists(src), f"{sname}: bind mount source {src} does not exist (dangling mount)")
     print(f"{sname}: {len(env)} environment variables, secrets {sorted(listed)}")
+
+
+def check_ha(services):
+    """The ha profile's own rules (deploy/compose/ha)."""
+    ha = {n: s for n, s in services.items() if "ha" in (s.get("profiles") or [])}
+    if not ha:
+        return
+    nodes = {n: s for n, s in ha.items() if "PATRONI_NAME" in (s.get("environment") or {})}
+    need(len(nodes) == 3, f"ha: {len(nodes)} Patroni nodes, not 3")
+    names = [s["environment"]["PATRONI_NAME"] for s in nodes.values()]
+    need(len(set(names)) == len(names), f"ha: Patroni names repeat: {names}")
+    vols = {}
+    for n, s in nodes.items():
+        env = s["environment"]
+        need(env.get("RATES_HA_HOST") == n == s.get("hostname"),
+             f"{n}: RATES_HA_HOST and hostname must be the service name (its DNS name)")
+        listed = {x if isinstance(x, str) else x.get("source") for x in s.get("secrets") or []}
+        for want in ("ha_superuser_password", "ha_replication_password", "ha_rest_password"):
+            need(want in listed, f"{n}: secret {want} not listed")
+        for v in s.get("volumes") or []:
+            src = v.get("source") if isinstance(v, dict) else v.split(":")[0]
+            vols.setdefault(src, []).append(n)
+    for src, users in vols.items():
+        need(len(users) == 1, f"ha: volume {src} shared by {users} (each node needs its own data)")
+    cfg_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "compose", "ha", "haproxy", "haproxy.cfg")
+    servers = re.findall(r"^\s*server\s+\S+\s+([\w.-]+):\d+", open(cfg_path).read(), re.M)
+    need(servers, "ha: no server in haproxy.cfg")
+    for host in servers:
+        need(host in ha, f"ha: haproxy.cfg names {host}, which is not an ha service")
+    for name, sec in secrets.items():
+        f = sec.get("file", "")
+        if name.startswith("ha_") and name.endswith("database_url") and os.path.isfile(f):
+            m = re.search(r"@([\w.-]+):\d+/", open(f).read())
+            need(m and m.group(1) in ha and "haproxy" in m.group(1),
+                 f"secret {name}: the URL does not go through the ha HAProxy")
+
+
+check_ha(cfg.get("services", {}))
 for x in problems:
     print("PROBLEM:", x)
 print(f"check_compose: {len(problems)} problem(s)")

@@ -159,7 +159,7 @@ c_compose_config() {
     # The secret files as `make compose-secrets` makes them (0700 dir, 0600 files).
     RATES_ENV_FILE=.env.example sh deploy/compose/secrets.sh "$work/cfg-secrets" || return 1
     { grep -v '^RATES_SECRETS_DIR=' .env.example; echo "RATES_SECRETS_DIR=$work/cfg-secrets"; } >"$work/env"
-    for prof in "" "--profile dev" "--profile monitoring"; do
+    for prof in "" "--profile dev" "--profile monitoring" "--profile ha"; do
         # shellcheck disable=SC2086
         $COMPOSE -f compose.yaml --env-file "$work/env" $prof config >"$work/compose-config.yaml" || return 1
         # No secret in any environment, every _FILE on a listed secret, no dangling mount.
@@ -423,9 +423,36 @@ c_compose_dev_profile() {
     dev_port=$(sed -n 's/^RATES_DEV_PORT=//p' "$work/ci.env")
     "$PYTHON" deploy/ci/dev_reload.py "$work" "$dev_port"
 }
+c_compose_ha() {
+    [ -n "$api_port" ] || return 1
+    # One Debian 11 root filesystem for etcd, Patroni and HAProxy (no registry: postgres:13.5
+    # cannot be pulled), cached like the others; the ha Dockerfiles then install nothing.
+    base_tar bullseye-ha bullseye postgresql-13,postgresql-client-13,patroni,python3-etcd,etcd-server,etcd-client,haproxy,curl,ca-certificates ||
+        return 1
+    $DOCKER import /var/cache/rates-ci/bullseye-ha.tar rates-ci/bullseye-ha >/dev/null || return 1
+    ha_port=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    {
+        echo "RATES_HA_PORT=$ha_port"
+        echo "RATES_HA_STATS_PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    } >>"$work/ci.env"
+    hacompose() { compose -f deploy/ci/compose-ha.ci.yaml --profile ha "$@"; }
+    hacompose build ha-etcd ha-pg1 ha-haproxy || return 1
+    $DOCKER run --rm --entrypoint sh "rates-ha-patroni:ci" -c 'postgres --version; patroni --version; haproxy -v | head -1; etcd --version | head -1'
+    hacompose up -d --no-build ha-rates1 ha-rates2 || { hacompose ps; hacompose logs --tail 40; return 1; }
+    for c in rdci_ha-rates1_1 rdci_ha-rates2_1; do
+        "$PYTHON" deploy/ci/wait_healthy.py "$DOCKER" "$c" 240 || { hacompose ps; hacompose logs --tail 40; return 1; }
+    done
+    hacompose ps
+    hacompose logs ha-init | tail -5
+    token=$(sed -n 's/^ci://p' "$work/secrets/ingest_tokens")
+    "$PYTHON" deploy/ci/compose_ha_drill.py "$DOCKER" rdci "$ha_port" "$token" "$out/deploy-compose-ha.json" ||
+        { hacompose ps; hacompose logs --tail 30 ha-pg1 ha-pg2 ha-pg3 ha-haproxy; return 1; }
+    hacompose rm -fsv ha-rates1 ha-rates2 ha-init ha-haproxy ha-pg1 ha-pg2 ha-pg3 ha-etcd >/dev/null 2>&1
+    return 0
+}
 c_container_cleanup() {
     [ -n "$dockerd_up" ] || { skip "dockerd was not started"; return 77; }
-    compose --profile dev down -v --remove-orphans >/dev/null 2>&1
+    compose --profile dev --profile ha down -v --remove-orphans >/dev/null 2>&1
     sh deploy/ci/dockerd.sh stop "$work/docker"
     rc=$?
     dockerd_up=""
@@ -445,7 +472,7 @@ c_ansible_podman() {
 
 cleanup() {
     if [ -n "$dockerd_up" ]; then
-        compose --profile dev down -v --remove-orphans >/dev/null 2>&1
+        compose --profile dev --profile ha down -v --remove-orphans >/dev/null 2>&1
         sh deploy/ci/dockerd.sh stop "$work/docker" >/dev/null 2>&1
     fi
     sh deploy/ci/ansible_podman.sh --cleanup "$work/podman" >/dev/null 2>&1
@@ -500,6 +527,7 @@ if has_part container; then
         run_case api-sigterm-pid1 c_sigterm_pid1
         run_case alert-database-down c_alert_database_down
         run_case compose-dev-profile c_compose_dev_profile
+        run_case compose-ha-failover c_compose_ha
         run_case container-cleanup c_container_cleanup
     fi
 fi
