@@ -6,7 +6,7 @@ DOCKER_BUILD_FLAGS ?=
 DEB_OUT            ?= $(BUILD)/deb
 IMAGE_CREATED      := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
-.PHONY: image push deb deploy-check compose-secrets
+.PHONY: image push deb deploy-check ha-deploy-check compose-secrets
 # The runtime image, tagged with the version and the git commit.
 image:
 	$(DOCKER) build $(DOCKER_BUILD_FLAGS) --build-arg VERSION=$(VERSION) \
@@ -30,6 +30,15 @@ deb:
 # Every deployment check that this machine can run (tests/stages/deploy.sh).
 deploy-check:
 	@RATES_TEST_RESULTS=$(BUILD)/test-results sh tests/stages/deploy.sh
+
+# The Ansible HA roles on three database hosts and one app host (systemd containers under
+# podman): the playbook twice (changed=0), then switchover and a killed leader under a retrying
+# writer, gaps printed (deploy/ci/ha_deploy_check.sh). make test runs it in the deploy stage.
+ha-deploy-check:
+	@$(MAKE) -s deb DEB_OUT=$(CURDIR)/var/ha-deploy-check-deb
+	@d=$$(mktemp -d /tmp/rates-ha-deploy.XXXXXX); \
+	 sh deploy/ci/ha_deploy_check.sh $$d $$(ls $(CURDIR)/var/ha-deploy-check-deb/rates_*.deb | tail -1); rc=$$?; \
+	 sh deploy/ci/ha_deploy_check.sh --cleanup $$d; exit $$rc
 
 # The compose stack's secret files (0700 dir, 0600 files, git-ignored; deploy/compose/secrets.sh).
 compose-secrets:

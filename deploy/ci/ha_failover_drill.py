@@ -1,13 +1,18 @@
 #!/usr/bin/python3
-"""deploy/ci/compose_ha_drill.py DOCKER PROJECT HTTP_PORT TOKEN [REPORT]
+"""deploy/ci/ha_failover_drill.py ENGINE CONF MEMBER=CONTAINER... -- HTTP_PORT TOKEN [REPORT]
 
-Fails over the compose `ha` profile once each way, under load, through its HAProxy
-(127.0.0.1:HTTP_PORT, published by compose):
-  1. GET /rates answers through HAProxy and the two ratesd;
+Fails over a deployed Patroni cluster once each way, under load, through ratesd on
+127.0.0.1:HTTP_PORT (published by the engine), whose database connections go through HAProxy.
+ENGINE is docker or podman (the containers are reached with `ENGINE exec`), CONF the path of
+Patroni's configuration inside them, MEMBER=CONTAINER maps each Patroni member to its container.
+Used by the compose `ha` profile (tests/stages/deploy.sh, compose-ha-failover) and by the
+Ansible HA roles on three podman hosts (deploy/ci/ha_deploy_check.sh, make ha-deploy-check):
+  1. GET /rates answers through HAProxy and ratesd;
   2. `patronictl switchover` to the synchronous standby while a writer posts batches
      (Idempotency-Key, the same key retried: scripts/ha/drill.py) and two readers read;
   3. `docker kill` of the new leader's container: Patroni elects the synchronous standby once
-     the leader key expires (ttl), HAProxy's checks move the write port, ratesd reconnects;
+     the leader key expires (ttl), HAProxy's checks move the write port, ratesd reconnects
+     (the container is killed as a whole: its etcd member too, where etcd runs beside Patroni);
   4. the killed node is started again and must come back as a replica;
   5. every acknowledged batch is in the ledger of the final leader, once, with all its rows.
 Prints the write and read gap of each fault and a JSON report (also to REPORT when given);
@@ -25,48 +30,49 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts", "ha"))
 import drill  # noqa: E402  (reader, batcher, recovery, ledger check)
 
-NODES = ("ha-pg1", "ha-pg2", "ha-pg3")
-CONF = "/run/patroni/patroni.yml"
 
 
 def log(msg):
-    print(f"compose-ha: {msg}", flush=True)
+    print(f"ha-drill: {msg}", flush=True)
 
 
-class Compose:
-    def __init__(self, docker, project):
-        self.docker, self.project = docker, project
+class Cluster:
+    def __init__(self, engine, conf, containers):
+        self.engine, self.conf, self.containers = engine, conf, containers
 
-    def container(self, service):
-        return f"{self.project}_{service}_1"  # docker-compose 1.29's names
+    def container(self, member):
+        return self.containers[member]
 
     def run(self, args, timeout=60, check=True):
-        r = subprocess.run([self.docker] + args, capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run([self.engine] + args, capture_output=True, text=True, timeout=timeout)
         if check and r.returncode != 0:
-            raise RuntimeError(f"docker {' '.join(args)}: {r.stderr.strip()[-400:]}")
+            raise RuntimeError(f"{self.engine} {' '.join(args)}: {r.stderr.strip()[-400:]}")
         return r
 
-    def running(self, service):
-        r = self.run(["inspect", "-f", "{{.State.Running}}", self.container(service)], check=False)
+    def running(self, member):
+        r = self.run(["inspect", "-f", "{{.State.Running}}", self.container(member)], check=False)
         return r.stdout.strip() == "true"
+
+    def patronictl(self, member, args, timeout=20, check=False):
+        return self.run(["exec", self.container(member), "patronictl", "-c", self.conf] + args,
+                        timeout=timeout, check=check)
 
     def members(self):
         """patronictl list as seen by the first running node: {member: (role, state)}."""
-        for svc in NODES:
-            if not self.running(svc):
+        for m in self.containers:
+            if not self.running(m):
                 continue
-            r = self.run(["exec", self.container(svc), "patronictl", "-c", CONF, "list", "-f",
-                          "json"], check=False, timeout=20)
+            r = self.patronictl(m, ["list", "-f", "json"])
             if r.returncode == 0:
                 try:
-                    return {m["Member"]: (m["Role"], m.get("State", "")) for m in json.loads(r.stdout)}
+                    return {x["Member"]: (x["Role"], x.get("State", "")) for x in json.loads(r.stdout)}
                 except (ValueError, KeyError):
                     continue
         return {}
 
     def leader(self):
         for name, (role, state) in self.members().items():
-            if role in ("Leader", "Standby Leader") and state == "running":
+            if role == "Leader" and state == "running":
                 return name
         return None
 
@@ -76,19 +82,25 @@ class Compose:
                 return name
         return None
 
+    def switchover(self, old, cand):
+        """Patroni 3 names the flag --leader, 2.0 (Debian 11) --master."""
+        for flag in ("--leader", "--master"):
+            r = self.patronictl(old, ["switchover", flag, old, "--candidate", cand, "--force"], timeout=60)
+            if r.returncode == 0:
+                return
+            if "no such option" not in (r.stderr + r.stdout).lower():
+                break
+        raise RuntimeError(f"patronictl switchover: {r.stdout.strip()[-300:]} {r.stderr.strip()[-300:]}")
+
     def psql(self, sql, check=True):
         """SQL on the current leader, as the superuser over its Unix socket."""
         who = self.leader()
         if not who:
             raise RuntimeError("no leader to run SQL on")
-        r = self.run(["exec", self.container(service_of(who)), "psql", "-X", "-At",
-                      "-v", "ON_ERROR_STOP=1", "-U", "postgres", "-d", "rates", "-c", sql],
+        r = self.run(["exec", self.container(who), "runuser", "-u", "postgres", "--", "psql", "-X",
+                      "-At", "-v", "ON_ERROR_STOP=1", "-d", "rates", "-c", sql],
                      check=check, timeout=60)
         return r.stdout.strip()
-
-
-def service_of(member):
-    return "ha-" + member  # member pgN runs in service ha-pgN (compose.yaml)
 
 
 def wait_for(what, fn, timeout):
@@ -119,21 +131,25 @@ def gaps(events, t_fault):
 
 
 def main():
-    docker, project, port, token = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-    report_path = sys.argv[5] if len(sys.argv) > 5 else None
+    args = sys.argv[1:]
+    if "--" not in args or len(args) < 4:
+        raise SystemExit(__doc__)
+    sep = args.index("--")
+    engine, conf = args[0], args[1]
+    containers = dict(a.split("=", 1) for a in args[2:sep])
+    port, token = int(args[sep + 1]), args[sep + 2]
+    report_path = args[sep + 3] if len(args) > sep + 3 else None
     drill.TOKEN = token  # post_batch sends drill.TOKEN as the bearer token
-    c = Compose(docker, project)
+    c = Cluster(engine, conf, containers)
     wait_ready(port)
     members = wait_for("a leader and a synchronous standby",
                        lambda: c.leader() and c.sync_standby() and c.members(), 120)
     log(f"cluster: {members}")
-    st, _, body = drill.harness.request(
-        "GET", "/rates?date_from=2016-01-01&date_to=2016-01-10&orig_code=CNSGH&dest_code=north_europe_main",
-        port=port, timeout=10)
-    log(f"GET /rates through HAProxy: {st}, {len(body)} bytes")
+    drill.seed_ports(c)  # the drill's own two ports: its prices never mix with real data
+    st, _, body = drill.harness.request("GET", drill.READ_PATH, port=port, timeout=10)
+    log(f"GET {drill.READ_PATH} through HAProxy: {st}, {len(body)} bytes")
     if st != 200:
-        raise SystemExit(f"compose-ha: GET /rates answered {st}: {body[:200]!r}")
-    drill.seed_ports(c)
+        raise SystemExit(f"ha-drill: GET /rates answered {st}: {body[:200]!r}")
 
     events, recs, stop = drill.Events(), [], threading.Event()
     run = f"cha{int(time.time())}"
@@ -149,8 +165,7 @@ def main():
         old, cand = c.leader(), c.sync_standby()
         log(f"switchover {old} -> {cand}")
         t_sw = time.monotonic()
-        c.run(["exec", c.container(service_of(old)), "patronictl", "-c", CONF, "switchover",
-               "--master", old, "--candidate", cand, "--force"], timeout=60)
+        c.switchover(old, cand)
         new = wait_for("the switchover's new leader",
                        lambda: (lambda ld: ld if ld and ld != old else None)(c.leader()), 60)
         report["switchover"] = {"from": old, "to": new,
@@ -161,9 +176,9 @@ def main():
         # 2. the leader's container killed (SIGKILL to everything in it, no goodbye to etcd).
         wait_for("a synchronous standby after the switchover", c.sync_standby, 60)
         victim = new
-        log(f"docker kill {c.container(service_of(victim))} (the leader)")
+        log(f"{c.engine} kill {c.container(victim)} (the leader)")
         t_kill = time.monotonic()
-        c.run(["kill", c.container(service_of(victim))])
+        c.run(["kill", c.container(victim)])
         promoted = wait_for("a new leader after the kill",
                             lambda: (lambda ld: ld if ld and ld != victim else None)(c.leader()), 90)
         report["failover"] = {"killed": victim, "promoted": promoted,
@@ -176,7 +191,7 @@ def main():
         for t in threads:
             t.join(timeout=40)
     # 3. the killed node rejoins as a replica (pg_rewind if its timeline diverged).
-    c.run(["start", c.container(service_of(victim))])
+    c.run(["start", c.container(victim)])
     t_back = time.monotonic()
     wait_for(f"{victim} back as a replica",
              lambda: c.members().get(victim, ("", ""))[0] in ("Replica", "Sync Standby")
@@ -204,7 +219,7 @@ def main():
         f"{report['failover']['write_gap_s']} s (leader after {report['failover']['leader_after_s']} s), "
         f"{led['batches_acknowledged']} batches acknowledged, {led['batches_lost']} lost")
     if bad:
-        raise SystemExit("compose-ha: " + "; ".join(bad))
+        raise SystemExit("ha-drill: " + "; ".join(bad))
 
 
 if __name__ == "__main__":

@@ -252,7 +252,7 @@ EOI
         return 1
     fi
     grep -q "one-host inventory only" "$work/two-dbs.log" || { tail -20 "$work/two-dbs.log"; return 1; }
-    for inv in example dev-example; do
+    for inv in example dev-example ha-example; do
         (cd deploy/ansible && ANSIBLE_CONFIG=ansible.cfg ansible-playbook -i "inventory/$inv.yml" --syntax-check site.yml) >/dev/null || return 1
     done
 }
@@ -445,7 +445,7 @@ c_compose_ha() {
     hacompose ps
     hacompose logs ha-init | tail -5
     token=$(sed -n 's/^ci://p' "$work/secrets/ingest_tokens")
-    "$PYTHON" deploy/ci/compose_ha_drill.py "$DOCKER" rdci "$ha_port" "$token" "$out/deploy-compose-ha.json" ||
+    "$PYTHON" deploy/ci/ha_failover_drill.py "$DOCKER" /run/patroni/patroni.yml pg1=rdci_ha-pg1_1 pg2=rdci_ha-pg2_1 pg3=rdci_ha-pg3_1 -- "$ha_port" "$token" "$out/deploy-compose-ha.json" ||
         { hacompose ps; hacompose logs --tail 30 ha-pg1 ha-pg2 ha-pg3 ha-haproxy; return 1; }
     hacompose rm -fsv ha-rates1 ha-rates2 ha-init ha-haproxy ha-pg1 ha-pg2 ha-pg3 ha-etcd >/dev/null 2>&1
     return 0
@@ -470,12 +470,27 @@ c_ansible_podman() {
     return $rc
 }
 
+# ------------------------------------------- podman: the Ansible HA roles on four hosts
+c_ha_deploy_check() { # [SUITE of the database hosts: bookworm (default) | bullseye (PostgreSQL 13)]
+    suite=${1:-bookworm}
+    need podman ansible-playbook debootstrap || return 77
+    [ -s "$work/deb/rates_${VERSION}_amd64.deb" ] || { echo "no .deb was built"; return 1; }
+    RATES_HA_DB_SUITE=$suite sh deploy/ci/ha_deploy_check.sh "$work/podman-ha" "$work/deb/rates_${VERSION}_amd64.deb"
+    rc=$?
+    [ -f "$work/podman-ha/report.json" ] && cp "$work/podman-ha/report.json" "$out/deploy-ha-deploy-check-$suite.json"
+    reason=$(tail -1 "$work/podman-ha/skip" 2>/dev/null)
+    sh deploy/ci/ha_deploy_check.sh --cleanup "$work/podman-ha" >/dev/null 2>&1
+    [ "$rc" = 77 ] && { skip "$reason"; return 77; }
+    return $rc
+}
+
 cleanup() {
     if [ -n "$dockerd_up" ]; then
         compose --profile dev --profile ha down -v --remove-orphans >/dev/null 2>&1
         sh deploy/ci/dockerd.sh stop "$work/docker" >/dev/null 2>&1
     fi
     sh deploy/ci/ansible_podman.sh --cleanup "$work/podman" >/dev/null 2>&1
+    sh deploy/ci/ha_deploy_check.sh --cleanup "$work/podman-ha" >/dev/null 2>&1
     [ -n "${RATES_DEPLOY_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -532,6 +547,8 @@ if has_part container; then
     fi
 fi
 has_part podman && has_part deb && run_case ansible-podman-twice c_ansible_podman
+has_part podman && has_part deb && run_case ha-deploy-check c_ha_deploy_check bookworm
+has_part podman && has_part deb && run_case ha-deploy-check-pg13 c_ha_deploy_check bullseye
 write_junit
 echo "deploy: stage took $(($(now) - stage_t0)) s; $(grep -c "	pass	" "$cases") passed, $(grep -c "	fail	" "$cases") failed, $(grep -c "	skip	" "$cases") skipped"
 [ -f "$out/deploy-image-size.txt" ] && echo "deploy: $(cat "$out/deploy-image-size.txt")"

@@ -1,0 +1,196 @@
+#!/bin/sh
+# ha_deploy_check.sh DIR DEB | --cleanup DIR   (make ha-deploy-check)
+# The Ansible HA roles for real: three database hosts (etcd, Patroni, pgBackRest) and one app
+# host (HAProxy, ratesd) as systemd containers under podman, each with its own address on a
+# network made here; deploy/ansible/site.yml runs twice (the second run must report
+# changed=0 on every host); then, through ratesd and the deployed HAProxy, GET /rates, batches,
+# `patronictl switchover` and `podman kill` of the leader's host under a writer retrying with
+# its Idempotency-Key (deploy/ci/ha_failover_drill.py: both write gaps printed, exit 1 on a
+# lost acknowledged batch); the killed host rejoins as a replica; a full backup through the
+# pgbackrest role's unit lands in the encrypted repository (a volume the three hosts share).
+# RATES_HA_DB_SUITE picks the database hosts' Debian: bookworm (default: PostgreSQL 15, Patroni
+# 3.0.2, etcd 3.4, pgBackRest 2.45) or bullseye (Debian 11: PostgreSQL 13, production's major,
+# through the same role and its rates_pg_version; Patroni 2.0.2, etcd 3.3, pgBackRest 2.33).
+# The app host is Debian 12 either way (the .deb is built there). Root filesystems cached in
+# /var/cache/rates-ci with every package preinstalled, so the playbook needs no mirror. Podman
+# settings as in ansible_podman.sh. Exit 77 (reason in DIR/skip) when podman cannot run here.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+hosts="rdci-db1 rdci-db2 rdci-db3 rdci-app"
+if [ "$1" = --cleanup ]; then
+    dir=$2
+    [ -f "$dir/containers.conf" ] || exit 0
+    export CONTAINERS_CONF="$dir/containers.conf" CONTAINERS_STORAGE_CONF="$dir/storage.conf"
+    for h in $hosts; do podman rm -f -t 5 "$h" >/dev/null 2>&1; done
+    podman volume rm -f rdci-ha-repo >/dev/null 2>&1
+    podman network rm -f rdci-ha >/dev/null 2>&1
+    podman system prune -a -f >/dev/null 2>&1
+    grep " $dir/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+    [ -f "$dir/netstate.json" ] && /usr/bin/python3 "$here/netstate.py" restore "$dir/netstate.json"
+    rm -rf "$dir"
+    exit 0
+fi
+dir=$1
+deb=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+mkdir -p "$dir/storage" "$dir/run" "$dir/net" "$dir/tmp" "$dir/pki"
+nofile=$(/usr/bin/python3 -c 'import resource as r; h=r.getrlimit(r.RLIMIT_NOFILE)[1]; print("unlimited" if h==r.RLIM_INFINITY else h)')
+nproc=$(/usr/bin/python3 -c 'import resource as r; h=r.getrlimit(r.RLIMIT_NPROC)[1]; print("unlimited" if h==r.RLIM_INFINITY else h)')
+[ "$nofile" = unlimited ] && nofile=1048576
+if [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ]; then nproc=32768; fi
+cat >"$dir/containers.conf" <<EOC
+[containers]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
+log_driver = "k8s-file"
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+tmp_dir = "$dir/tmp"
+[network]
+network_backend = "netavark"
+network_config_dir = "$dir/net"
+EOC
+cat >"$dir/storage.conf" <<EOC
+[storage]
+driver = "overlay"
+graphroot = "$dir/storage"
+runroot = "$dir/run"
+EOC
+export CONTAINERS_CONF="$dir/containers.conf" CONTAINERS_STORAGE_CONF="$dir/storage.conf"
+/usr/bin/python3 "$here/netstate.py" save "$dir/netstate.json"
+
+suite=${RATES_HA_DB_SUITE:-bookworm}
+tar=$(sh "$here/rootfs.sh" bookworm-ha-hosts bookworm \
+    systemd,systemd-sysv,dbus,procps,python3,python3-apt,python3-psycopg2,postgresql,postgresql-client,patroni,python3-etcd,etcd-server,etcd-client,haproxy,pgbackrest,libmicrohttpd12,libpq5,libyajl2,libcurl4,adduser,curl,ca-certificates,iproute2,openssl) || exit 1
+podman import --change 'CMD ["/sbin/init"]' "$tar" localhost/rates-ci/systemd-ha:bookworm >/dev/null || exit 1
+db_image=localhost/rates-ci/systemd-ha:bookworm
+if [ "$suite" = bullseye ]; then
+    tar=$(sh "$here/rootfs.sh" bullseye-ha-hosts bullseye \
+        systemd,systemd-sysv,dbus,procps,python3,python3-apt,python3-psycopg2,postgresql-13,postgresql-client-13,postgresql-client,patroni,python3-etcd,etcd-server,etcd-client,pgbackrest,curl,ca-certificates,iproute2,openssl) || exit 1
+    podman import --change 'CMD ["/sbin/init"]' "$tar" localhost/rates-ci/systemd-ha:bullseye >/dev/null || exit 1
+    db_image=localhost/rates-ci/systemd-ha:bullseye
+fi
+podman network create --subnet 10.234.0.0/24 rdci-ha >/dev/null || exit 1
+podman volume create rdci-ha-repo >/dev/null || exit 1
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+n=10
+for h in $hosts; do
+    n=$((n + 1))
+    extra=""
+    image=$db_image
+    case "$h" in
+    rdci-app) extra="-p 127.0.0.1:$port:3000" image=localhost/rates-ci/systemd-ha:bookworm ;;
+    *) extra="-v rdci-ha-repo:/var/lib/pgbackrest" ;;
+    esac
+    # shellcheck disable=SC2086 # extra holds whole options
+    if ! podman run -d --name "$h" --hostname "$h" --network rdci-ha --ip "10.234.0.$n" --systemd=always \
+        $extra "$image" /sbin/init >"$dir/run-$h.log" 2>&1; then
+        cat "$dir/run-$h.log"
+        echo "podman cannot start a systemd container here: $(tail -1 "$dir/run-$h.log")" >"$dir/skip"
+        exit 77
+    fi
+done
+for h in $hosts; do
+    i=0
+    until podman exec "$h" systemctl is-system-running 2>/dev/null | grep -Eq 'running|degraded'; do
+        i=$((i + 1))
+        [ "$i" -lt 60 ] || { echo "systemd in $h did not come up"; podman logs --tail 30 "$h"; exit 1; }
+        sleep 1
+    done
+done
+echo "4 systemd containers up (database hosts: Debian $suite); ratesd on rdci-app published on 127.0.0.1:$port"
+# Container quirk, not the role's: runc here cannot bind-mount a socket ("Operation not
+# supported"), and Debian's haproxy.service bind-mounts /dev/log into its chroot. The role's
+# haproxy.cfg does not chroot (it logs to /dev/log directly), so the CI hosts drop that mount.
+podman exec rdci-app sh -c 'mkdir -p /etc/systemd/system/haproxy.service.d &&
+    printf "[Service]\nBindReadOnlyPaths=\n" >/etc/systemd/system/haproxy.service.d/ci-container.conf &&
+    systemctl daemon-reload' || exit 1
+rnd() { od -An -N9 -tx1 /dev/urandom | tr -d ' \n'; }
+# The secrets, as Ansible Vault would hold them: a vars file given with -e @file (mode 0600).
+owner_pw=$(rnd)
+token="ci-$(rnd)"
+umask 077
+cat >"$dir/secrets.yml" <<EOC
+rates_ha_superuser_password: "$(rnd)"
+rates_ha_replication_password: "$(rnd)"
+rates_ha_rest_password: "$(rnd)"
+rates_ha_owner_password: "$owner_pw"
+rates_pgbackrest_cipher_pass: "$(rnd)$(rnd)"
+rates_ingest_tokens: "ci:$token"
+EOC
+umask 022
+{
+    echo "all:"
+    echo "  vars:"
+    echo "    ansible_connection: containers.podman.podman"
+    echo "    ansible_python_interpreter: /usr/bin/python3"
+    echo "    ansible_become_method: su"
+    echo "    rates_apt_update_cache: false"
+    echo "    rates_ha_pki_dir: $dir/pki"
+    echo "    rates_patroni_ttl: 10"
+    echo "  children:"
+    echo "    rates_db:"
+    echo "      hosts:"
+    n=10
+    for h in rdci-db1 rdci-db2 rdci-db3; do
+        n=$((n + 1))
+        echo "        $h: {rates_ha_address: 10.234.0.$n}"
+    done
+    echo "    rates_lb:"
+    echo "      hosts:"
+    echo "        rdci-app: {rates_ha_address: 10.234.0.14}"
+    echo "    rates:"
+    echo "      hosts:"
+    echo "        rdci-app:"
+    echo "      vars:"
+    echo "        rates_deb: \"$deb\""
+    echo "        rates_database_url: \"postgresql://rates:$owner_pw@127.0.0.1:5000/rates\""
+    echo "        rates_database_read_url: \"postgresql://rates:$owner_pw@127.0.0.1:5001/rates\""
+    echo "        rates_listen_port: 3000"
+} >"$dir/inventory.yml"
+cd "$root/deploy/ansible" || exit 1
+export ANSIBLE_CONFIG="$root/deploy/ansible/ansible.cfg" ANSIBLE_LOCAL_TEMP="$dir/tmp" ANSIBLE_NOCOLOR=1 \
+    ANSIBLE_PIPELINING=1 ANSIBLE_FORKS=8
+for run in 1 2; do
+    echo "== ansible-playbook run $run"
+    t0=$(date +%s)
+    timeout 1200 ansible-playbook -i "$dir/inventory.yml" -e "@$dir/secrets.yml" site.yml >"$dir/run$run.log" 2>&1
+    rc=$?
+    echo "run $run: $(($(date +%s) - t0)) s"
+    grep -A6 '^PLAY RECAP' "$dir/run$run.log"
+    if [ "$rc" != 0 ]; then
+        grep -B5 -A15 'fatal:' "$dir/run$run.log" | head -80
+        tail -30 "$dir/run$run.log"
+        exit 1
+    fi
+done
+bad=$(grep -E '^rdci-[a-z0-9]+ +:' "$dir/run2.log" | grep -v 'changed=0 ')
+if [ -n "$bad" ]; then
+    echo "second run changed something: $bad"
+    grep -B3 -A3 '^changed:' "$dir/run2.log" | head -60
+    exit 1
+fi
+echo "second run: changed=0 on every host"
+cd "$root" || exit 1
+members="rdci-db1=rdci-db1 rdci-db2=rdci-db2 rdci-db3=rdci-db3"
+# shellcheck disable=SC2086 # one MEMBER=CONTAINER word each
+/usr/bin/python3 "$here/ha_failover_drill.py" podman /etc/patroni/config.yml $members -- "$port" "$token" \
+    "$dir/report.json" || { for h in rdci-db1 rdci-db2 rdci-db3; do echo "== $h"; podman exec "$h" journalctl -u patroni --no-pager -n 15; done; exit 1; }
+leader=$(/usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["members_after"]; print([k for k,v in m.items() if v[0]=="Leader"][0])' "$dir/report.json")
+echo "== full backup through the role's unit on the leader ($leader)"
+podman exec "$leader" systemctl start rates-pgbackrest-backup@full.service || {
+    podman exec "$leader" journalctl -u rates-pgbackrest-backup@full.service --no-pager -n 30; exit 1; }
+podman exec "$leader" runuser -u postgres -- pgbackrest --stanza=rates info || exit 1
+podman exec "$leader" cat /var/lib/prometheus/node-exporter/rates_pgbackrest.prom || exit 1
+podman exec "$leader" runuser -u postgres -- pgbackrest --stanza=rates --output=json info |
+    /usr/bin/python3 -c 'import json,sys; s=json.load(sys.stdin)[0]; b=s.get("backup") or []
+c, wal = s.get("cipher"), (s.get("archive") or [{}])[0].get("max")
+print(len(b), "backup(s), repository cipher", c, "archive up to", wal)
+sys.exit(0 if b and c == "aes-256-cbc" else 1)' || exit 1
+# Only the leader backs up: the same unit on a replica exits without a backup.
+replica=$(/usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["members_after"]; print([k for k,v in m.items() if v[0]!="Leader"][0])' "$dir/report.json")
+podman exec "$replica" systemctl start rates-pgbackrest-backup@diff.service || exit 1
+podman exec "$replica" journalctl -u rates-pgbackrest-backup@diff.service --no-pager -n 3 | grep -q "not the leader" ||
+    { echo "the backup unit on replica $replica did not stand down"; exit 1; }
+echo "ha-deploy-check: passed"
