@@ -2,7 +2,7 @@
 """tf_inventory.py: renders deploy/terraform/templates/inventory.yaml.tpl with `terraform
 console` (templatefile() needs no provider) for a 3-member HA environment and a dev one with
 no database VM, and checks the result as Ansible will read it: the groups rates_db, rates_lb
-and rates, every host with ansible_host and rates_node_address, the app hosts in rates_lb,
+and rates, every host with ansible_host and rates_ha_address, the app hosts in rates_lb,
 ratesd pointed at the local HAProxy, and passwords only as Vault references. Exit 1 on a problem."""
 import json
 import os
@@ -55,7 +55,7 @@ for env, napp, ndb in (("prod", 2, 3), ("dev", 1, 0)):
         problems.append(f"{env}: the app hosts are not in rates_lb (HAProxy beside ratesd)")
     for name, h in {**got_db, **got_app}.items():
         want = {**db, **app}[name]
-        if h.get("ansible_host") != want["ssh"] or h.get("rates_node_address") != want["address"]:
+        if h.get("ansible_host") != want["ssh"] or h.get("rates_ha_address") != want["address"]:
             problems.append(f"{env}: {name} has {h}, want ssh {want['ssh']} address {want['address']}")
     repo = inv["all"]["vars"].get("rates_pgbackrest_repo_type")
     if repo != ("s3" if ndb else "posix"):

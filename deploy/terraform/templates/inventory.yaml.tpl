@@ -1,18 +1,24 @@
 # Ansible inventory of rates-${environment}, written by Terraform (output ansible_inventory).
-# Secrets are not here: the playbook reads them from Ansible Vault or rates_secrets_dir.
+# Secrets are not here: only references to Ansible Vault variables (deploy/README.md).
 all:
   vars:
-    rates_cluster_scope: rates-${environment}
+    rates_ha_superuser_password: "{{ vault_ha_superuser_password }}"
+    rates_ha_replication_password: "{{ vault_ha_replication_password }}"
+    rates_ha_rest_password: "{{ vault_ha_rest_password }}"
+    rates_ha_owner_password: "{{ vault_rates_db_password }}"
+    rates_pgbackrest_cipher_pass: "{{ vault_pgbackrest_cipher_pass }}"
+    rates_ha_scope: rates-${environment}
     rates_pgbackrest_repo_type: "${pgbackrest_bucket == "" ? "posix" : "s3"}"
     rates_pgbackrest_s3_bucket: "${pgbackrest_bucket}"
     rates_pgbackrest_s3_region: "${region}"
+    rates_pgbackrest_repo_path: "${pgbackrest_bucket == "" ? "/var/lib/pgbackrest" : "/pgbackrest"}"
   children:
     rates_db:
       hosts:
 %{ for name, h in db_hosts ~}
         ${name}:
           ansible_host: ${h.ssh}
-          rates_node_address: ${h.address}
+          rates_ha_address: ${h.address}
 %{ endfor ~}
     rates_lb:
       children:
@@ -32,5 +38,5 @@ all:
 %{ for name, h in app_hosts ~}
         ${name}:
           ansible_host: ${h.ssh}
-          rates_node_address: ${h.address}
+          rates_ha_address: ${h.address}
 %{ endfor ~}

@@ -1,5 +1,5 @@
 output "private_ips" {
-  description = "The members' addresses inside the VPC (rates_node_address in the Ansible inventory)."
+  description = "The members' addresses inside the VPC (rates_ha_address in the Ansible inventory)."
   value       = aws_instance.db[*].private_ip
 }
 
