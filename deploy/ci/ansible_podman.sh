@@ -5,55 +5,26 @@
 # the cached debootstrap tarball, so the playbook needs no mirror), over the
 # containers.podman.podman connection. Passes when the second run reports changed=0 and
 # ratesd answers /readyz and /rates through the 127.0.0.1 port published by podman.
-# Podman here: runtime runc and cgroupfs (crun fails on this kernel's hybrid cgroups),
-# default_ulimits at the hard limits; its storage, runroot and network config live in DIR.
+# Podman settings (runc on cgroupfs, ulimits, storage and network config in DIR):
+# deploy/ci/podman_env.sh.
 # Exit 77 (reason in DIR/skip) when podman itself cannot run a container on this machine.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=deploy/ci/podman_env.sh
+. "$here/podman_env.sh"
 if [ "$1" = --cleanup ]; then
     dir=$2
     [ -f "$dir/containers.conf" ] || exit 0
-    export CONTAINERS_CONF="$dir/containers.conf" CONTAINERS_STORAGE_CONF="$dir/storage.conf"
+    podman_env_use "$dir"
     podman rm -f -t 5 rdci-target >/dev/null 2>&1
     podman network rm -f rdci >/dev/null 2>&1
-    podman system prune -a -f >/dev/null 2>&1
-    grep " $dir/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
-    [ -f "$dir/netstate.json" ] && /usr/bin/python3 "$here/netstate.py" restore "$dir/netstate.json"
-    rm -rf "$dir"
+    podman_env_teardown "$dir"
     exit 0
 fi
 dir=$1
 deb=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
-mkdir -p "$dir/storage" "$dir/run" "$dir/net" "$dir/tmp"
-# The hard limits (POSIX sh has no ulimit -H: ask Python).
-nofile=$(/usr/bin/python3 -c 'import resource as r; h=r.getrlimit(r.RLIMIT_NOFILE)[1]; print("unlimited" if h==r.RLIM_INFINITY else h)')
-nproc=$(/usr/bin/python3 -c 'import resource as r; h=r.getrlimit(r.RLIMIT_NPROC)[1]; print("unlimited" if h==r.RLIM_INFINITY else h)')
-[ "$nofile" = unlimited ] && nofile=1048576
-# nproc: podman sets one when none is given (above what runc may set here); measured on this
-# kernel, anything above 32768 fails with "error setting rlimit type 6", so cap it there.
-if [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ]; then nproc=32768; fi
-cat >"$dir/containers.conf" <<EOC
-[containers]
-default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
-log_driver = "k8s-file"
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-tmp_dir = "$dir/tmp"
-[network]
-network_backend = "netavark"
-network_config_dir = "$dir/net"
-EOC
-cat >"$dir/storage.conf" <<EOC
-[storage]
-driver = "overlay"
-graphroot = "$dir/storage"
-runroot = "$dir/run"
-EOC
-export CONTAINERS_CONF="$dir/containers.conf" CONTAINERS_STORAGE_CONF="$dir/storage.conf"
-/usr/bin/python3 "$here/netstate.py" save "$dir/netstate.json"
+podman_env_setup "$dir"
 
 tar=$(sh "$here/rootfs.sh" bookworm-systemd bookworm \
     systemd,systemd-sysv,dbus,python3,python3-apt,python3-psycopg2,postgresql,postgresql-client,libmicrohttpd12,libpq5,libyajl2,libcurl4,adduser,curl,ca-certificates,iproute2) || exit 1

@@ -10,46 +10,21 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=deploy/ci/podman_env.sh
+. "$root/deploy/ci/podman_env.sh"
 name=rdci-deb
 if [ "$1" = --cleanup ]; then
     dir=$2
     [ -f "$dir/containers.conf" ] || exit 0
-    export CONTAINERS_CONF="$dir/containers.conf" CONTAINERS_STORAGE_CONF="$dir/storage.conf"
+    podman_env_use "$dir"
     podman rm -f -t 5 "$name" >/dev/null 2>&1
-    podman system prune -a -f >/dev/null 2>&1
-    grep " $dir/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
-    rm -rf "$dir"
+    podman_env_teardown "$dir"
     exit 0
 fi
 dir=$1
 deb=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
-mkdir -p "$dir/storage" "$dir/run" "$dir/tmp" "$dir/net"
-# As in deploy/ci/ansible_podman.sh: ulimits at the hard limits (runc cannot raise them here),
-# nproc capped at 32768, runc on cgroupfs.
-nofile=$(/usr/bin/python3 -c 'import resource as r; h=r.getrlimit(r.RLIMIT_NOFILE)[1]; print("unlimited" if h==r.RLIM_INFINITY else h)')
-nproc=$(/usr/bin/python3 -c 'import resource as r; h=r.getrlimit(r.RLIMIT_NPROC)[1]; print("unlimited" if h==r.RLIM_INFINITY else h)')
-[ "$nofile" = unlimited ] && nofile=1048576
-if [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ]; then nproc=32768; fi
-cat >"$dir/containers.conf" <<EOC
-[containers]
-default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
-log_driver = "k8s-file"
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-tmp_dir = "$dir/tmp"
-[network]
-network_backend = "netavark"
-network_config_dir = "$dir/net"
-EOC
-cat >"$dir/storage.conf" <<EOC
-[storage]
-driver = "overlay"
-graphroot = "$dir/storage"
-runroot = "$dir/run"
-EOC
-export CONTAINERS_CONF="$dir/containers.conf" CONTAINERS_STORAGE_CONF="$dir/storage.conf"
+# The podman settings of the other podman checks (deploy/ci/podman_env.sh).
+podman_env_setup "$dir"
 # The same root (and so the same cache entry) as the Ansible case.
 tar=$(sh "$root/deploy/ci/rootfs.sh" bookworm-systemd bookworm \
     systemd,systemd-sysv,dbus,python3,python3-apt,python3-psycopg2,postgresql,postgresql-client,libmicrohttpd12,libpq5,libyajl2,libcurl4,adduser,curl,ca-certificates,iproute2) || exit 1
