@@ -13,61 +13,34 @@
 # through the same role and its rates_pg_version; Patroni 2.0.2, etcd 3.3, pgBackRest 2.33).
 # The app host is Debian 12 either way (the .deb is built there). Root filesystems cached in
 # /var/cache/rates-ci with every package preinstalled, so the playbook needs no mirror. Podman
-# settings as in ansible_podman.sh. Exit 77 (reason in DIR/skip) when podman cannot run here.
+# settings: deploy/ci/podman_env.sh. Exit 77 (reason in DIR/skip) when podman cannot run here.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=deploy/ci/podman_env.sh
+. "$here/podman_env.sh"
 hosts="rdci-db1 rdci-db2 rdci-db3 rdci-app"
 if [ "$1" = --cleanup ]; then
     dir=$2
     [ -f "$dir/containers.conf" ] || exit 0
-    export CONTAINERS_CONF="$dir/containers.conf" CONTAINERS_STORAGE_CONF="$dir/storage.conf"
+    podman_env_use "$dir"
     for h in $hosts; do podman rm -f -t 5 "$h" >/dev/null 2>&1; done
     podman volume rm -f rdci-ha-repo >/dev/null 2>&1
     podman network rm -f rdci-ha >/dev/null 2>&1
-    podman system prune -a -f >/dev/null 2>&1
-    grep " $dir/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
-    [ -f "$dir/netstate.json" ] && /usr/bin/python3 "$here/netstate.py" restore "$dir/netstate.json"
-    rm -rf "$dir"
+    podman_env_teardown "$dir"
     exit 0
 fi
 dir=$1
 deb=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
-mkdir -p "$dir/storage" "$dir/run" "$dir/net" "$dir/tmp" "$dir/pki"
-nofile=$(/usr/bin/python3 -c 'import resource as r; h=r.getrlimit(r.RLIMIT_NOFILE)[1]; print("unlimited" if h==r.RLIM_INFINITY else h)')
-nproc=$(/usr/bin/python3 -c 'import resource as r; h=r.getrlimit(r.RLIMIT_NPROC)[1]; print("unlimited" if h==r.RLIM_INFINITY else h)')
-[ "$nofile" = unlimited ] && nofile=1048576
-if [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ]; then nproc=32768; fi
-cat >"$dir/containers.conf" <<EOC
-[containers]
-default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
-log_driver = "k8s-file"
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-tmp_dir = "$dir/tmp"
-[network]
-network_backend = "netavark"
-network_config_dir = "$dir/net"
-EOC
-cat >"$dir/storage.conf" <<EOC
-[storage]
-driver = "overlay"
-graphroot = "$dir/storage"
-runroot = "$dir/run"
-EOC
-export CONTAINERS_CONF="$dir/containers.conf" CONTAINERS_STORAGE_CONF="$dir/storage.conf"
-/usr/bin/python3 "$here/netstate.py" save "$dir/netstate.json"
+podman_env_setup "$dir"
+mkdir -p "$dir/pki"
 
 suite=${RATES_HA_DB_SUITE:-bookworm}
-tar=$(sh "$here/rootfs.sh" bookworm-ha-hosts bookworm \
-    systemd,systemd-sysv,dbus,procps,python3,python3-apt,python3-psycopg2,postgresql,postgresql-client,patroni,python3-etcd,etcd-server,etcd-client,haproxy,pgbackrest,libmicrohttpd12,libpq5,libyajl2,libcurl4,adduser,curl,ca-certificates,iproute2,openssl) || exit 1
+tar=$(sh "$here/rootfs_ha.sh" bookworm) || exit 1
 podman import --change 'CMD ["/sbin/init"]' "$tar" localhost/rates-ci/systemd-ha:bookworm >/dev/null || exit 1
 db_image=localhost/rates-ci/systemd-ha:bookworm
 if [ "$suite" = bullseye ]; then
-    tar=$(sh "$here/rootfs.sh" bullseye-ha-hosts bullseye \
-        systemd,systemd-sysv,dbus,procps,python3,python3-apt,python3-psycopg2,postgresql-13,postgresql-client-13,postgresql-client,patroni,python3-etcd,etcd-server,etcd-client,pgbackrest,curl,ca-certificates,iproute2,openssl) || exit 1
+    tar=$(sh "$here/rootfs_ha.sh" bullseye) || exit 1
     podman import --change 'CMD ["/sbin/init"]' "$tar" localhost/rates-ci/systemd-ha:bullseye >/dev/null || exit 1
     db_image=localhost/rates-ci/systemd-ha:bullseye
 fi
@@ -177,7 +150,11 @@ members="rdci-db1=rdci-db1 rdci-db2=rdci-db2 rdci-db3=rdci-db3"
 # shellcheck disable=SC2086 # one MEMBER=CONTAINER word each
 /usr/bin/python3 "$here/ha_failover_drill.py" podman /etc/patroni/config.yml $members -- "$port" "$token" \
     "$dir/report.json" || { for h in rdci-db1 rdci-db2 rdci-db3; do echo "== $h"; podman exec "$h" journalctl -u patroni --no-pager -n 15; done; exit 1; }
-leader=$(/usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["members_after"]; print([k for k,v in m.items() if v[0]=="Leader"][0])' "$dir/report.json")
+# The leader and one replica after the drill, from its report.
+# shellcheck disable=SC2046 # two member names, split on purpose
+set -- $(/usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["members_after"]
+print(*sorted(m, key=lambda k: m[k][0] != "Leader")[:2])' "$dir/report.json")
+leader=$1 replica=$2
 echo "== full backup through the role's unit on the leader ($leader)"
 podman exec "$leader" systemctl start rates-pgbackrest-backup@full.service || {
     podman exec "$leader" journalctl -u rates-pgbackrest-backup@full.service --no-pager -n 30; exit 1; }
@@ -189,7 +166,6 @@ c, wal = s.get("cipher"), (s.get("archive") or [{}])[0].get("max")
 print(len(b), "backup(s), repository cipher", c, "archive up to", wal)
 sys.exit(0 if b and c == "aes-256-cbc" else 1)' || exit 1
 # Only the leader backs up: the same unit on a replica exits without a backup.
-replica=$(/usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["members_after"]; print([k for k,v in m.items() if v[0]!="Leader"][0])' "$dir/report.json")
 podman exec "$replica" systemctl start rates-pgbackrest-backup@diff.service || exit 1
 podman exec "$replica" journalctl -u rates-pgbackrest-backup@diff.service --no-pager -n 3 | grep -q "not the leader" ||
     { echo "the backup unit on replica $replica did not stand down"; exit 1; }

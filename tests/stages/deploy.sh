@@ -280,19 +280,9 @@ c_cloud_init_schema() {
 
 # ---------------------------------------------------------------- containers (dockerd)
 base_tar() { # NAME SUITE INCLUDE: debootstrap minbase rootfs tarball, cached across runs
-    name=$1
-    suite=$2
-    inc=$3
-    cache=/var/cache/rates-ci
-    mkdir -p "$cache"
-    [ -s "$cache/$name.tar" ] && return 0
-    d=$(mktemp -d /var/tmp/rdci-rootfs.XXXXXX)
-    debootstrap --variant=minbase ${inc:+--include=$inc} "$suite" "$d" http://deb.debian.org/debian >"$work/debootstrap-$name.log" 2>&1 ||
-        { tail -20 "$work/debootstrap-$name.log"; rm -rf "$d"; return 1; }
-    rm -rf "$d"/var/lib/apt/lists/* "$d"/var/cache/apt/archives/*.deb
-    tar --numeric-owner -C "$d" -cf "$cache/$name.tar.tmp" . && mv "$cache/$name.tar.tmp" "$cache/$name.tar"
-    rm -rf "$d"
+    sh deploy/ci/rootfs.sh "$1" "$2" "$3" >/dev/null
 }
+free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 dockerd_up=""
 c_dockerd_start() {
     need dockerd docker-compose debootstrap || return 77
@@ -331,14 +321,14 @@ c_compose_up() {
         dump_dir=$(dirname "$RATES_DUMP")
         dump_file=$(basename "$RATES_DUMP")
     fi
-    api_port=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    api_port=$(free_port)
     {
         echo "RATES_SECRETS_DIR=$work/secrets"
         echo "RATES_TAG=ci"
         echo "RATES_PORT=$api_port"
-        echo "RATES_DEV_PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+        echo "RATES_DEV_PORT=$(free_port)"
         echo "RATES_DRAIN_DELAY_S=1"
-        echo "CI_DB_PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+        echo "CI_DB_PORT=$(free_port)"
         echo "RATES_VERSION=$VERSION"
         echo "RATES_COMMIT=$COMMIT"
         if [ -n "$dump_dir" ]; then
@@ -425,15 +415,14 @@ c_compose_dev_profile() {
 }
 c_compose_ha() {
     [ -n "$api_port" ] || return 1
-    # One Debian 11 root filesystem for etcd, Patroni and HAProxy (no registry: postgres:13.5
-    # cannot be pulled), cached like the others; the ha Dockerfiles then install nothing.
-    base_tar bullseye-ha bullseye postgresql-13,postgresql-client-13,patroni,python3-etcd,etcd-server,etcd-client,haproxy,curl,ca-certificates ||
-        return 1
-    $DOCKER import /var/cache/rates-ci/bullseye-ha.tar rates-ci/bullseye-ha >/dev/null || return 1
-    ha_port=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    # The Debian 11 root filesystem of every HA use in CI (no registry: postgres:13.5 cannot be
+    # pulled), shared with ha-deploy-check-pg13; the ha Dockerfiles then install nothing.
+    tar=$(sh deploy/ci/rootfs_ha.sh bullseye) || return 1
+    $DOCKER import "$tar" rates-ci/bullseye-ha >/dev/null || return 1
+    ha_port=$(free_port)
     {
         echo "RATES_HA_PORT=$ha_port"
-        echo "RATES_HA_STATS_PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+        echo "RATES_HA_STATS_PORT=$(free_port)"
     } >>"$work/ci.env"
     hacompose() { compose -f deploy/ci/compose-ha.ci.yaml --profile ha "$@"; }
     hacompose build ha-etcd ha-pg1 ha-haproxy || return 1
