@@ -70,17 +70,19 @@ class Cluster:
                     continue
         return {}
 
-    def leader(self):
-        for name, (role, state) in self.members().items():
-            if role == "Leader" and state == "running":
+    def member_in(self, role, states, other_than=None):
+        """The first member with that role in one of those states (not other_than), or None."""
+        for name, (r, state) in self.members().items():
+            if r == role and state in states and name != other_than:
                 return name
         return None
 
+    def leader(self, other_than=None):
+        return self.member_in("Leader", ("running",), other_than)
+
     def sync_standby(self):
-        for name, (role, state) in self.members().items():
-            if role == "Sync Standby" and state in ("running", "streaming"):
-                return name
-        return None
+        # Patroni 3 says "streaming" for a replica that receives WAL, 2.0 "running".
+        return self.member_in("Sync Standby", ("running", "streaming"))
 
     def switchover(self, old, cand):
         """Patroni 3 names the flag --leader, 2.0 (Debian 11) --master."""
@@ -130,6 +132,20 @@ def gaps(events, t_fault):
             "read_gap_s": r[0], "failed_reads": r[1], "read_failures": r[2]}
 
 
+def fault(c, events, what, keys, old, act, timeout, settle_s):
+    """Runs act() (a fault while the clients run), waits for a leader other than old, lets
+    the clients run settle_s more, and returns {keys[0]: old, keys[1]: new leader,
+    leader_after_s, and the write and read gaps counted from the fault}."""
+    t0 = time.monotonic()
+    act()
+    new = wait_for(f"a new leader after the {what}", lambda: c.leader(other_than=old), timeout)
+    r = {keys[0]: old, keys[1]: new, "leader_after_s": round(time.monotonic() - t0, 2)}
+    time.sleep(settle_s)
+    r.update(gaps(events, t0))
+    log(f"{what}: {r}")
+    return r
+
+
 def main():
     args = sys.argv[1:]
     if "--" not in args or len(args) < 4:
@@ -164,28 +180,14 @@ def main():
         # 1. switchover to the synchronous standby (Patroni's REST, authenticated by patronictl).
         old, cand = c.leader(), c.sync_standby()
         log(f"switchover {old} -> {cand}")
-        t_sw = time.monotonic()
-        c.switchover(old, cand)
-        new = wait_for("the switchover's new leader",
-                       lambda: (lambda ld: ld if ld and ld != old else None)(c.leader()), 60)
-        report["switchover"] = {"from": old, "to": new,
-                                "leader_after_s": round(time.monotonic() - t_sw, 2)}
-        time.sleep(5)
-        report["switchover"].update(gaps(events, t_sw))
-        log(f"switchover: {report['switchover']}")
+        report["switchover"] = fault(c, events, "switchover", ("from", "to"), old,
+                                     lambda: c.switchover(old, cand), 60, 5)
         # 2. the leader's container killed (SIGKILL to everything in it, no goodbye to etcd).
         wait_for("a synchronous standby after the switchover", c.sync_standby, 60)
-        victim = new
+        victim = report["switchover"]["to"]
         log(f"{c.engine} kill {c.container(victim)} (the leader)")
-        t_kill = time.monotonic()
-        c.run(["kill", c.container(victim)])
-        promoted = wait_for("a new leader after the kill",
-                            lambda: (lambda ld: ld if ld and ld != victim else None)(c.leader()), 90)
-        report["failover"] = {"killed": victim, "promoted": promoted,
-                              "leader_after_s": round(time.monotonic() - t_kill, 2)}
-        time.sleep(6)
-        report["failover"].update(gaps(events, t_kill))
-        log(f"failover: {report['failover']}")
+        report["failover"] = fault(c, events, "failover", ("killed", "promoted"), victim,
+                                   lambda: c.run(["kill", c.container(victim)]), 90, 6)
     finally:
         stop.set()
         for t in threads:
@@ -194,8 +196,9 @@ def main():
     c.run(["start", c.container(victim)])
     t_back = time.monotonic()
     wait_for(f"{victim} back as a replica",
-             lambda: c.members().get(victim, ("", ""))[0] in ("Replica", "Sync Standby")
-             and c.members()[victim][1] in ("running", "streaming"), 120)
+             lambda: c.members().get(victim, ("", ""))
+             in {(r, st) for r in ("Replica", "Sync Standby") for st in ("running", "streaming")},
+             120)
     report["rejoin_s"] = round(time.monotonic() - t_back, 2)
     report["members_after"] = c.members()
     report["ledger"] = drill.ledger_check(c, run, recs)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # deploy/compose/ha/patroni/post_bootstrap.sh URL: Patroni runs it once, on the node that
-# bootstraps the cluster, with a superuser connection URL. Creates the owner role (the one
+# bootstraps the cluster, with a superuser connection URL (the compose ha profile's nodes and
+# the Ansible patroni role, which installs this file and sets the variables below). Creates the owner role (the one
 # rates-init migrates as: LOGIN CREATEROLE, not a superuser; its password from
 # $RATES_HA_OWNER_PASSWORD_FILE) and its database, and gives it what docs/security.md ("When
 # the migrating role is not a superuser") says a non-superuser migrator lacks: schema public
