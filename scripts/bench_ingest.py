@@ -8,7 +8,9 @@
       limit of any design that keeps the route index (which /rates needs).
   (e) with psql \\copy straight into the migrated prices (integrity trigger, data version, BRIN
       by batch) with the aggregate trigger disabled, rolled back: the floor of the integrity
-      machinery alone, so (e)/(c) bounds what any cheaper aggregate could give (issue 15).
+      machinery alone, so (e)/(c) bounds what any cheaper aggregate could give (issue 15);
+  (f) the same COPY straight into prices with every trigger (the integrity checks and the
+      aggregate from the COPY's transition tables), rolled back: no staging table (issue 15).
 On a throwaway cluster with fsync, synchronous_commit and full_page_writes ON. Sizes run in
 order; within a size the three ways alternate, three rounds; the median counts. Prints rows/s,
 the ratios and the server's peak RSS growth (VmHWM) across the largest batches."""
@@ -79,13 +81,15 @@ def run_copy(pg, db, table, path):
     return time.perf_counter() - t0
 
 
-def run_noagg(pg, db, path):
-    """(e): the COPY into the migrated prices without the aggregate's trigger, in a
-    transaction that is rolled back (the aggregate stays right for (a))."""
+def run_direct(pg, db, path, aggregate):
+    """(e) and (f): a COPY straight into the migrated prices, without (e) or with (f) the
+    aggregate's trigger, in a transaction that is rolled back (the aggregate stays right for
+    (a)). Both run at the 64 MB work_mem that the service sets for its batch INSERT."""
+    pre = [] if aggregate else ["-c", "ALTER TABLE public.prices DISABLE TRIGGER prices_daily_insert"]
     t0 = time.perf_counter()
     subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
                     "-p", str(pg.port), "-U", "postgres", "-d", db, "-c", "BEGIN", "-c",
-                    "ALTER TABLE public.prices DISABLE TRIGGER prices_daily_insert", "-c",
+                    "SET LOCAL work_mem = '64MB'"] + pre + ["-c",
                     f"\\copy public.prices (orig_code, dest_code, day, price) FROM '{path}' "
                     "CSV HEADER", "-c", "ROLLBACK"],
                    check=True, capture_output=True, text=True)
@@ -120,28 +124,32 @@ def main():
               f"synchronous_commit={pg.psql('SHOW synchronous_commit', db='postgres')}; "
               f"(b) prices has {fks} foreign keys + route index; service role: "
               f"{pg.psql('SELECT usename FROM pg_stat_activity WHERE datname = $$bench_a$$ AND application_name = $$ratesd$$ LIMIT 1', db='postgres') or 'rates_app'}")
-        print("%6s %9s %18s %15s %15s %15s %15s %6s %6s %6s %6s" % (
+        print("%6s %9s %18s %15s %15s %15s %15s %15s %6s %6s %6s %6s %6s" % (
             "shape", "rows", "(a) POST /batches", "(b) copy+FKs", "(c) copy bare",
-            "(d) bare+index", "(e) no aggregate", "a/b", "a/c", "a/d", "e/c"))
+            "(d) bare+index", "(e) no aggregate", "(f) copy+trigs", "a/b", "a/c", "a/d",
+            "e/c", "f/c"))
         results = {}
         for shape, n in [(sh, n) for sh in SHAPES for n in SIZES]:
             path = os.path.join(tmp, f"prices_{shape}_{n}.csv")
             gen_csv(path, n, codes, shape)
-            times = {"a": [], "b": [], "c": [], "d": [], "e": []}
+            times = {"a": [], "b": [], "c": [], "d": [], "e": [], "f": []}
             hwm0 = vm_hwm_kb(server.proc.pid)
             for _ in range(ROUNDS):
                 times["a"].append(run_a(server, path))
                 times["b"].append(run_copy(pg, "bench_b", "prices", path))
                 times["c"].append(run_copy(pg, "bench_b", "prices_bare", path))
                 times["d"].append(run_copy(pg, "bench_b", "prices_idx", path))
-                times["e"].append(run_noagg(pg, "bench_a", path))
+                times["e"].append(run_direct(pg, "bench_a", path, aggregate=False))
+                times["f"].append(run_direct(pg, "bench_a", path, aggregate=True))
             hwm1 = vm_hwm_kb(server.proc.pid)
             rate = {k: n / statistics.median(v) for k, v in times.items()}
             results[(shape, n)] = (rate, (hwm1 - hwm0) / 1024, hwm0 / 1024, hwm1 / 1024)
             print(f"{shape:>6} {n:>9} {rate['a']:>14,.0f} r/s {rate['b']:>11,.0f} r/s "
                   f"{rate['c']:>11,.0f} r/s {rate['d']:>11,.0f} r/s {rate['e']:>11,.0f} r/s "
+                  f"{rate['f']:>11,.0f} r/s "
                   f"{rate['a'] / rate['b']:>5.1f}x {rate['a'] / rate['c']:>5.2f}x "
-                  f"{rate['a'] / rate['d']:>5.2f}x {rate['e'] / rate['c']:>5.2f}x   ratesd VmHWM {hwm0 / 1024:.1f} -> "
+                  f"{rate['a'] / rate['d']:>5.2f}x {rate['e'] / rate['c']:>5.2f}x "
+                  f"{rate['f'] / rate['c']:>5.2f}x   ratesd VmHWM {hwm0 / 1024:.1f} -> "
                   f"{hwm1 / 1024:.1f} MB")
         big = max(SIZES)
         goals = []
