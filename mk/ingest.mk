@@ -8,5 +8,4 @@ bench-ingest: $(BUILD)/ratesd
 # then aggregates check and rebuild, timed. About 15 minutes at 10 M on 2 cores.
 .PHONY: bench-aggregates
 bench-aggregates: $(BUILD)/ratesd $(BUILD)/rates-gen
-	@RATES_BIN=$(abspath $(BUILD)/ratesd) RATES_GEN=$(abspath $(BUILD)/rates-gen) \
-	    /usr/bin/python3 scripts/bench_aggregates.py
+	@RATES_BIN=$(abspath $(BUILD)/ratesd) /usr/bin/python3 scripts/bench_aggregates.py

@@ -10,11 +10,12 @@ api_port=$2
 envf=$3
 root=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$dir/prom" "$dir/am"
-fp() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-prom_port=$(fp)
-am_port=$(fp)
-hook_port=$(fp)
-exp_port=$(fp)
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh" # free_port
+prom_port=$(free_port)
+am_port=$(free_port)
+hook_port=$(free_port)
+exp_port=$(free_port)
 db_port=$(sed -n 's/^CI_DB_PORT=//p' "$envf")
 # The database password: the compose stack's secret file (RATES_SECRETS_DIR of ENV_FILE).
 pwfile=$(sed -n 's/^RATES_SECRETS_DIR=//p' "$envf" | tail -1)/postgres_password

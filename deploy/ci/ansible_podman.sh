@@ -13,6 +13,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 # shellcheck source=deploy/ci/podman_env.sh
 . "$here/podman_env.sh"
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh" # free_port
 if [ "$1" = --cleanup ]; then
     dir=$2
     [ -f "$dir/containers.conf" ] || exit 0
@@ -30,7 +32,7 @@ tar=$(sh "$here/rootfs.sh" bookworm-systemd bookworm \
     systemd,systemd-sysv,dbus,python3,python3-apt,python3-psycopg2,postgresql,postgresql-client,libmicrohttpd12,libpq5,libyajl2,libcurl4,adduser,curl,ca-certificates,iproute2) || exit 1
 podman import --change 'CMD ["/sbin/init"]' "$tar" localhost/rates-ci/systemd:bookworm >/dev/null || exit 1
 podman network create --subnet 10.233.0.0/24 rdci >/dev/null || exit 1
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 if ! podman run -d --name rdci-target --hostname rates-target --network rdci --systemd=always \
     -p "127.0.0.1:$port:3000" localhost/rates-ci/systemd:bookworm /sbin/init >"$dir/run.log" 2>&1; then
     cat "$dir/run.log"

@@ -19,6 +19,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 # shellcheck source=deploy/ci/podman_env.sh
 . "$here/podman_env.sh"
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh" # free_port
 hosts="rdci-db1 rdci-db2 rdci-db3 rdci-app"
 if [ "$1" = --cleanup ]; then
     dir=$2
@@ -36,28 +38,33 @@ podman_env_setup "$dir"
 mkdir -p "$dir/pki"
 
 suite=${RATES_HA_DB_SUITE:-bookworm}
-tar=$(sh "$here/rootfs_ha.sh" bookworm) || exit 1
-podman import --change 'CMD ["/sbin/init"]' "$tar" localhost/rates-ci/systemd-ha:bookworm >/dev/null || exit 1
-db_image=localhost/rates-ci/systemd-ha:bookworm
-if [ "$suite" = bullseye ]; then
-    tar=$(sh "$here/rootfs_ha.sh" bullseye) || exit 1
-    podman import --change 'CMD ["/sbin/init"]' "$tar" localhost/rates-ci/systemd-ha:bullseye >/dev/null || exit 1
-    db_image=localhost/rates-ci/systemd-ha:bullseye
-fi
+# ha_image SUITE: imports the cached HA root of SUITE as a systemd image and prints its name.
+ha_image() {
+    tar=$(sh "$here/rootfs_ha.sh" "$1") || return 1
+    podman import --change 'CMD ["/sbin/init"]' "$tar" "localhost/rates-ci/systemd-ha:$1" >/dev/null || return 1
+    echo "localhost/rates-ci/systemd-ha:$1"
+}
+app_image=$(ha_image bookworm) || exit 1
+db_image=$app_image
+[ "$suite" = bookworm ] || db_image=$(ha_image "$suite") || exit 1
+# host_ip HOST: each host's fixed address on the network made below.
+host_ip() {
+    case "$1" in
+    rdci-db1) echo 10.234.0.11 ;; rdci-db2) echo 10.234.0.12 ;; rdci-db3) echo 10.234.0.13 ;;
+    rdci-app) echo 10.234.0.14 ;;
+    esac
+}
 podman network create --subnet 10.234.0.0/24 rdci-ha >/dev/null || exit 1
 podman volume create rdci-ha-repo >/dev/null || exit 1
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-n=10
+port=$(free_port)
 for h in $hosts; do
-    n=$((n + 1))
-    extra=""
     image=$db_image
     case "$h" in
-    rdci-app) extra="-p 127.0.0.1:$port:3000" image=localhost/rates-ci/systemd-ha:bookworm ;;
+    rdci-app) extra="-p 127.0.0.1:$port:3000" image=$app_image ;;
     *) extra="-v rdci-ha-repo:/var/lib/pgbackrest" ;;
     esac
     # shellcheck disable=SC2086 # extra holds whole options
-    if ! podman run -d --name "$h" --hostname "$h" --network rdci-ha --ip "10.234.0.$n" --systemd=always \
+    if ! podman run -d --name "$h" --hostname "$h" --network rdci-ha --ip "$(host_ip "$h")" --systemd=always \
         $extra "$image" /sbin/init >"$dir/run-$h.log" 2>&1; then
         cat "$dir/run-$h.log"
         echo "podman cannot start a systemd container here: $(tail -1 "$dir/run-$h.log")" >"$dir/skip"
@@ -105,14 +112,12 @@ umask 022
     echo "  children:"
     echo "    rates_db:"
     echo "      hosts:"
-    n=10
     for h in rdci-db1 rdci-db2 rdci-db3; do
-        n=$((n + 1))
-        echo "        $h: {rates_ha_address: 10.234.0.$n}"
+        echo "        $h: {rates_ha_address: $(host_ip "$h")}"
     done
     echo "    rates_lb:"
     echo "      hosts:"
-    echo "        rdci-app: {rates_ha_address: 10.234.0.14}"
+    echo "        rdci-app: {rates_ha_address: $(host_ip rdci-app)}"
     echo "    rates:"
     echo "      hosts:"
     echo "        rdci-app:"

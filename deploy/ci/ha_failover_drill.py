@@ -10,7 +10,7 @@ Ansible HA roles on three podman hosts (deploy/ci/ha_deploy_check.sh, make ha-de
   1. GET /rates answers through HAProxy and ratesd;
   2. `patronictl switchover` to the synchronous standby while a writer posts batches
      (Idempotency-Key, the same key retried: scripts/ha/drill.py) and two readers read;
-  3. `docker kill` of the new leader's container: Patroni elects the synchronous standby once
+  3. `ENGINE kill` of the new leader's container: Patroni elects the synchronous standby once
      the leader key expires (ttl), HAProxy's checks move the write port, ratesd reconnects
      (the container is killed as a whole: its etcd member too, where etcd runs beside Patroni);
   4. the killed node is started again and must come back as a replica;
@@ -29,7 +29,7 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts", "ha"))
 import drill  # noqa: E402  (reader, batcher, recovery, ledger check)
-
+import stack  # noqa: E402  (wait_until)
 
 
 def log(msg):
@@ -106,13 +106,8 @@ class Cluster:
 
 
 def wait_for(what, fn, timeout):
-    t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.5)
-    raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
+    """stack.wait_until, polling every 0.5 s (each poll is an exec into a container)."""
+    return stack.wait_until(what, fn, timeout, interval=0.5)
 
 
 def wait_ready(port, timeout=180):

@@ -8,6 +8,8 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 root=$PWD
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh # free_port
 out=${RATES_TEST_RESULTS:-$root/build/test-results}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -282,7 +284,6 @@ c_cloud_init_schema() {
 base_tar() { # NAME SUITE INCLUDE: debootstrap minbase rootfs tarball, cached across runs
     sh deploy/ci/rootfs.sh "$1" "$2" "$3" >/dev/null
 }
-free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 dockerd_up=""
 c_dockerd_start() {
     need dockerd docker-compose debootstrap || return 77
