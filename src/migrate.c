@@ -295,11 +295,18 @@ int migrate_run(const char *url, long connect_timeout_s, char *err, size_t errca
     int rc = migrate_exec(pg, "SET client_min_messages = warning", err, errcap, NULL);
     if (rc == 0)
         rc = migrate_lock(pg, err, errcap);
+    /* Created only when missing, in one statement: a role that may not create in schema
+     * public (rates_app, whose unit runs `ratesd migrate` before serving) then finds nothing
+     * to do on an up-to-date schema and exits 0; CREATE TABLE IF NOT EXISTS would check
+     * its CREATE right first and fail. */
     if (rc == 0)
         rc = migrate_exec(pg,
-                          "CREATE TABLE IF NOT EXISTS public.schema_migrations ("
+                          "DO $m$ BEGIN"
+                          " IF pg_catalog.to_regclass('public.schema_migrations') IS NULL THEN"
+                          " CREATE TABLE public.schema_migrations ("
                           " version integer PRIMARY KEY, name text NOT NULL,"
-                          " applied_at timestamptz NOT NULL DEFAULT now())",
+                          " applied_at timestamptz NOT NULL DEFAULT pg_catalog.now());"
+                          " END IF; END $m$",
                           err, errcap, NULL);
     int applied_now = 0;
     for (int i = 0; rc == 0 && i < migrations_count; i++) {

@@ -486,6 +486,23 @@ def test_non_superuser_migrator_gives_every_definer_function_away():
                      "has_schema_privilege('public', 'public', 'CREATE')") == [(False, False, False)]
         assert q(su, "SELECT rolsuper FROM pg_roles WHERE rolname = 'mig'") == [(False,)]
         assert "0013_definer_owner_sweep" in r.stdout + r.stderr
+        # The unit runs `ratesd migrate` as the service's role before serving: on an
+        # up-to-date schema that is a no-op that succeeds; with a migration pending it fails,
+        # says which, and changes nothing.
+        app_env = harness.server_env({"RATES_DATABASE_URL": pg.url("nsu", "rates_app")})
+        r = subprocess.run([harness.RATES_BIN, "migrate"], env=app_env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        q(su, "DELETE FROM public.schema_migrations WHERE version = 13")
+        before = q(su, "SELECT p.oid::regprocedure::text, p.proowner::regrole::text "
+                       "FROM pg_proc p ORDER BY 1")
+        r = subprocess.run([harness.RATES_BIN, "migrate"], env=app_env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode != 0, r.stdout + r.stderr
+        assert "migration 0013_definer_owner_sweep failed" in r.stdout + r.stderr, r.stdout
+        assert q(su, "SELECT p.oid::regprocedure::text, p.proowner::regrole::text "
+                     "FROM pg_proc p ORDER BY 1") == before
+        assert q(su, "SELECT count(*) FROM public.schema_migrations WHERE version = 13") == [(0,)]
         su.close()
     finally:
         pg.destroy()
