@@ -65,6 +65,7 @@ all:
         rates_install_postgresql: true
         rates_apt_update_cache: false
         rates_db_password: "ci-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+        rates_app_db_password: "ci-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
         rates_listen_port: 3000
 EOC
 cd "$root/deploy/ansible" || exit 1
@@ -83,6 +84,13 @@ recap=$(grep -E '^rdci-target +:' "$dir/run2.log")
 echo "second run: $recap"
 echo "$recap" | grep -q 'changed=0 ' || { grep -B2 -A8 '^changed:' "$dir/run2.log" | head -60; exit 1; }
 echo "$recap" | grep -q 'failed=0 ' || exit 1
+# Least privilege as deployed: ratesd's sessions are rates_app's, never the owner's, and
+# every SECURITY DEFINER function belongs to rates_owner.
+roles=$(podman exec rdci-target runuser -u postgres -- psql -X -At -d rates -c \
+    "SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity WHERE application_name = 'ratesd'
+     UNION ALL SELECT count(*)::text FROM pg_proc WHERE prosecdef AND proowner <> 'rates_owner'::regrole")
+echo "ratesd connects as: $(echo "$roles" | head -1); definer functions not owned by rates_owner: $(echo "$roles" | tail -1)"
+[ "$roles" = "$(printf 'rates_app\n0')" ] || { echo "ratesd must serve as rates_app"; exit 1; }
 podman exec rdci-target systemctl is-enabled ratesd.socket
 podman exec rdci-target systemctl is-active ratesd.socket ratesd.service || exit 1
 i=0

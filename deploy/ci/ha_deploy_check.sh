@@ -89,6 +89,7 @@ podman exec rdci-app sh -c 'mkdir -p /etc/systemd/system/haproxy.service.d &&
 rnd() { od -An -N9 -tx1 /dev/urandom | tr -d ' \n'; }
 # The secrets, as Ansible Vault would hold them: a vars file given with -e @file (mode 0600).
 owner_pw=$(rnd)
+app_pw=$(rnd)
 token="ci-$(rnd)"
 umask 077
 cat >"$dir/secrets.yml" <<EOC
@@ -97,6 +98,7 @@ rates_ha_replication_password: "$(rnd)"
 rates_ha_rest_password: "$(rnd)"
 rates_ha_owner_password: "$owner_pw"
 rates_pgbackrest_cipher_pass: "$(rnd)$(rnd)"
+rates_app_db_password: "$app_pw"
 rates_ingest_tokens: "ci:$token"
 EOC
 umask 022
@@ -123,8 +125,9 @@ umask 022
     echo "        rdci-app:"
     echo "      vars:"
     echo "        rates_deb: \"$deb\""
-    echo "        rates_database_url: \"postgresql://rates:$owner_pw@127.0.0.1:5000/rates\""
-    echo "        rates_database_read_url: \"postgresql://rates:$owner_pw@127.0.0.1:5001/rates\""
+    echo "        rates_owner_database_url: \"postgresql://rates:$owner_pw@127.0.0.1:5000/rates\""
+    echo "        rates_database_url: \"postgresql://rates_app:$app_pw@127.0.0.1:5000/rates\""
+    echo "        rates_database_read_url: \"postgresql://rates_app:$app_pw@127.0.0.1:5001/rates\""
     echo "        rates_listen_port: 3000"
 } >"$dir/inventory.yml"
 cd "$root/deploy/ansible" || exit 1
@@ -150,6 +153,13 @@ if [ -n "$bad" ]; then
     exit 1
 fi
 echo "second run: changed=0 on every host"
+# Least privilege as deployed: ratesd's sessions are rates_app's, never the owner's, and
+# every SECURITY DEFINER function belongs to rates_owner.
+roles=$(podman exec rdci-app psql -X -At -d "postgresql://rates:$owner_pw@127.0.0.1:5000/rates" -c \
+    "SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity WHERE application_name = 'ratesd'
+     UNION ALL SELECT count(*)::text FROM pg_proc WHERE prosecdef AND proowner <> 'rates_owner'::regrole")
+echo "ratesd connects as: $(echo "$roles" | head -1); definer functions not owned by rates_owner: $(echo "$roles" | tail -1)"
+[ "$roles" = "$(printf 'rates_app\n0')" ] || { echo "ratesd must serve as rates_app"; exit 1; }
 cd "$root" || exit 1
 members="rdci-db1=rdci-db1 rdci-db2=rdci-db2 rdci-db3=rdci-db3"
 # shellcheck disable=SC2086 # one MEMBER=CONTAINER word each

@@ -66,8 +66,14 @@ for env, napp, ndb in (("prod", 2, 3), ("dev", 1, 0)):
     if not ndb:
         if rvars.get("rates_install_postgresql") is not True or "{{ vault_" not in rvars.get("rates_db_password", ""):
             problems.append(f"{env}: no database VM but no local PostgreSQL either: {rvars}")
-    elif not all("{{ vault_rates_db_password" in u and "@127.0.0.1:500" in u for u in urls):
-        problems.append(f"{env}: ratesd not pointed at the local HAProxy with a Vault password: {urls}")
+    elif not all(u.startswith("postgresql://rates_app:{{ vault_rates_app_db_password")
+                 and "@127.0.0.1:500" in u for u in urls):
+        problems.append(f"{env}: ratesd not pointed at the local HAProxy as rates_app with a Vault "
+                        f"password: {urls}")
+    elif "{{ vault_rates_db_password" not in rvars.get("rates_owner_database_url", ""):
+        problems.append(f"{env}: no owner URL (with a Vault password) to migrate with: {rvars}")
+    if "{{ vault_rates_app_db_password" not in rvars.get("rates_app_db_password", ""):
+        problems.append(f"{env}: rates_app's password is not a Vault reference: {rvars}")
     if "token" in yaml.safe_dump(inv).lower():
         problems.append(f"{env}: the inventory names a token")
     print(f"{env}: {len(got_db)} db hosts, {len(got_app)} app hosts, repository {repo}")

@@ -246,7 +246,8 @@ all:
       hosts:
         app-a: {ansible_connection: local, ansible_python_interpreter: /usr/bin/python3}
         app-b: {ansible_connection: local, ansible_python_interpreter: /usr/bin/python3}
-      vars: {rates_deb: /nonexistent.deb, rates_install_postgresql: true, rates_db_password: x}
+      vars: {rates_deb: /nonexistent.deb, rates_install_postgresql: true, rates_db_password: x,
+             rates_app_db_password: y}
 EOI
     if (cd deploy/ansible && ANSIBLE_CONFIG=ansible.cfg ANSIBLE_LOCAL_TEMP="$work" timeout 300 \
         ansible-playbook -i "$work/inv-two-dbs.yml" --check site.yml >"$work/two-dbs.log" 2>&1); then
@@ -254,6 +255,23 @@ EOI
         return 1
     fi
     grep -q "one-host inventory only" "$work/two-dbs.log" || { tail -20 "$work/two-dbs.log"; return 1; }
+    # The service pointed at the owner role: refused too (it must serve as rates_app).
+    cat >"$work/inv-owner.yml" <<EOI
+all:
+  children:
+    rates:
+      hosts:
+        app-a: {ansible_connection: local, ansible_python_interpreter: /usr/bin/python3}
+      vars: {rates_deb: /nonexistent.deb, rates_app_db_password: y,
+             rates_owner_database_url: "postgresql://rates:x@127.0.0.1:5000/rates",
+             rates_database_url: "postgresql://rates:x@127.0.0.1:5000/rates"}
+EOI
+    if (cd deploy/ansible && ANSIBLE_CONFIG=ansible.cfg ANSIBLE_LOCAL_TEMP="$work" timeout 300 \
+        ansible-playbook -i "$work/inv-owner.yml" --check site.yml >"$work/owner.log" 2>&1); then
+        echo "the playbook accepted a service connecting as the owner role"
+        return 1
+    fi
+    grep -q "urlsplit('username')) == 'rates_app'" "$work/owner.log" || { tail -20 "$work/owner.log"; return 1; }
     for inv in example dev-example ha-example; do
         (cd deploy/ansible && ANSIBLE_CONFIG=ansible.cfg ansible-playbook -i "inventory/$inv.yml" --syntax-check site.yml) >/dev/null || return 1
     done

@@ -27,13 +27,16 @@ all:
       vars:
 %{ if length(db_hosts) > 0 ~}
         # Through HAProxy on each app host (rates_lb): writes to the leader, reads to replicas.
-        rates_database_url: "postgresql://rates:{{ vault_rates_db_password | urlencode }}@127.0.0.1:5000/rates"
-        rates_database_read_url: "postgresql://rates:{{ vault_rates_db_password | urlencode }}@127.0.0.1:5001/rates"
+        # The owner migrates; ratesd serves as rates_app, which owns nothing.
+        rates_owner_database_url: "postgresql://rates:{{ vault_rates_db_password | urlencode }}@127.0.0.1:5000/rates"
+        rates_database_url: "postgresql://rates_app:{{ vault_rates_app_db_password | urlencode }}@127.0.0.1:5000/rates"
+        rates_database_read_url: "postgresql://rates_app:{{ vault_rates_app_db_password | urlencode }}@127.0.0.1:5001/rates"
 %{ else ~}
         # No database VM: the one-VM layout, PostgreSQL on the app VM.
         rates_install_postgresql: true
         rates_db_password: "{{ vault_rates_db_password }}"
 %{ endif ~}
+        rates_app_db_password: "{{ vault_rates_app_db_password }}"
       hosts:
 %{ for name, h in app_hosts ~}
         ${name}:
