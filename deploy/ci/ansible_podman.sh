@@ -15,6 +15,8 @@ root=$(cd "$here/../.." && pwd)
 . "$here/podman_env.sh"
 # shellcheck source=scripts/lib.sh
 . "$root/scripts/lib.sh" # free_port
+# shellcheck source=deploy/ci/app_role_check.sh
+. "$here/app_role_check.sh"
 if [ "$1" = --cleanup ]; then
     dir=$2
     [ -f "$dir/containers.conf" ] || exit 0
@@ -84,15 +86,8 @@ recap=$(grep -E '^rdci-target +:' "$dir/run2.log")
 echo "second run: $recap"
 echo "$recap" | grep -q 'changed=0 ' || { grep -B2 -A8 '^changed:' "$dir/run2.log" | head -60; exit 1; }
 echo "$recap" | grep -q 'failed=0 ' || exit 1
-# Least privilege as deployed: ratesd's sessions are rates_app's, never the owner's, and
-# every SECURITY DEFINER function belongs to rates_owner. The pools connect on first use:
-# one /rates first (its health monitor and cache listener are always connected).
-curl -s -o /dev/null "http://127.0.0.1:$port/rates?date_from=2021-01-01&date_to=2021-01-02&orig_code=CNGGZ&dest_code=EETLL"
-roles=$(podman exec rdci-target runuser -u postgres -- psql -X -At -d rates -c \
-    "SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity WHERE application_name LIKE 'ratesd%'
-     UNION ALL SELECT count(*)::text FROM pg_proc WHERE prosecdef AND proowner <> 'rates_owner'::regrole")
-echo "ratesd connects as: $(echo "$roles" | head -1); definer functions not owned by rates_owner: $(echo "$roles" | tail -1)"
-[ "$roles" = "$(printf 'rates_app\n0')" ] || { echo "ratesd must serve as rates_app"; exit 1; }
+# Least privilege as deployed (deploy/ci/app_role_check.sh).
+app_role_check "$port" podman exec rdci-target runuser -u postgres -- psql -d rates || exit 1
 podman exec rdci-target systemctl is-enabled ratesd.socket
 podman exec rdci-target systemctl is-active ratesd.socket ratesd.service || exit 1
 i=0

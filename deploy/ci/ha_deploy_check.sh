@@ -21,6 +21,8 @@ root=$(cd "$here/../.." && pwd)
 . "$here/podman_env.sh"
 # shellcheck source=scripts/lib.sh
 . "$root/scripts/lib.sh" # free_port
+# shellcheck source=deploy/ci/app_role_check.sh
+. "$here/app_role_check.sh"
 hosts="rdci-db1 rdci-db2 rdci-db3 rdci-app"
 if [ "$1" = --cleanup ]; then
     dir=$2
@@ -153,15 +155,8 @@ if [ -n "$bad" ]; then
     exit 1
 fi
 echo "second run: changed=0 on every host"
-# Least privilege as deployed: ratesd's sessions are rates_app's, never the owner's, and
-# every SECURITY DEFINER function belongs to rates_owner. The pools connect on first use:
-# one /rates first (its health monitor and cache listener are always connected).
-curl -s -o /dev/null "http://127.0.0.1:$port/rates?date_from=2021-01-01&date_to=2021-01-02&orig_code=CNGGZ&dest_code=EETLL"
-roles=$(podman exec rdci-app psql -X -At -d "postgresql://rates:$owner_pw@127.0.0.1:5000/rates" -c \
-    "SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity WHERE application_name LIKE 'ratesd%'
-     UNION ALL SELECT count(*)::text FROM pg_proc WHERE prosecdef AND proowner <> 'rates_owner'::regrole")
-echo "ratesd connects as: $(echo "$roles" | head -1); definer functions not owned by rates_owner: $(echo "$roles" | tail -1)"
-[ "$roles" = "$(printf 'rates_app\n0')" ] || { echo "ratesd must serve as rates_app"; exit 1; }
+# Least privilege as deployed (deploy/ci/app_role_check.sh).
+app_role_check "$port" podman exec rdci-app psql -d "postgresql://rates:$owner_pw@127.0.0.1:5000/rates" || exit 1
 cd "$root" || exit 1
 members="rdci-db1=rdci-db1 rdci-db2=rdci-db2 rdci-db3=rdci-db3"
 # shellcheck disable=SC2086 # one MEMBER=CONTAINER word each

@@ -235,10 +235,19 @@ c_ansible_syntax() {
     need ansible-playbook || return 77
     (cd deploy/ansible && ANSIBLE_CONFIG=ansible.cfg ansible-playbook -i inventory/example.yml --syntax-check site.yml)
 }
+# ansible_refuses INVENTORY WHAT TEXT: the role's first task must refuse INVENTORY (check mode,
+# local connection: it fails before touching anything), saying TEXT.
+ansible_refuses() {
+    if (cd deploy/ansible && ANSIBLE_CONFIG=ansible.cfg ANSIBLE_LOCAL_TEMP="$work" timeout 300 \
+        ansible-playbook -i "$1" --check site.yml >"$1.log" 2>&1); then
+        echo "the playbook accepted $2"
+        return 1
+    fi
+    grep -qF "$3" "$1.log" || { tail -20 "$1.log"; return 1; }
+}
 c_ansible_db_per_host() {
-    # Two app hosts that would each install their own PostgreSQL: the role's first task must
-    # refuse (check mode, local connection: it fails before touching anything).
     need ansible-playbook || return 77
+    # Two app hosts that would each install their own PostgreSQL.
     cat >"$work/inv-two-dbs.yml" <<EOI
 all:
   children:
@@ -249,13 +258,9 @@ all:
       vars: {rates_deb: /nonexistent.deb, rates_install_postgresql: true, rates_db_password: x,
              rates_app_db_password: y}
 EOI
-    if (cd deploy/ansible && ANSIBLE_CONFIG=ansible.cfg ANSIBLE_LOCAL_TEMP="$work" timeout 300 \
-        ansible-playbook -i "$work/inv-two-dbs.yml" --check site.yml >"$work/two-dbs.log" 2>&1); then
-        echo "the playbook accepted a database on each of two app hosts"
-        return 1
-    fi
-    grep -q "one-host inventory only" "$work/two-dbs.log" || { tail -20 "$work/two-dbs.log"; return 1; }
-    # The service pointed at the owner role: refused too (it must serve as rates_app).
+    ansible_refuses "$work/inv-two-dbs.yml" "a database on each of two app hosts" \
+        "one-host inventory only" || return 1
+    # The service pointed at the owner role (it must serve as rates_app).
     cat >"$work/inv-owner.yml" <<EOI
 all:
   children:
@@ -266,12 +271,8 @@ all:
              rates_owner_database_url: "postgresql://rates:x@127.0.0.1:5000/rates",
              rates_database_url: "postgresql://rates:x@127.0.0.1:5000/rates"}
 EOI
-    if (cd deploy/ansible && ANSIBLE_CONFIG=ansible.cfg ANSIBLE_LOCAL_TEMP="$work" timeout 300 \
-        ansible-playbook -i "$work/inv-owner.yml" --check site.yml >"$work/owner.log" 2>&1); then
-        echo "the playbook accepted a service connecting as the owner role"
-        return 1
-    fi
-    grep -q "urlsplit('username')) == 'rates_app'" "$work/owner.log" || { tail -20 "$work/owner.log"; return 1; }
+    ansible_refuses "$work/inv-owner.yml" "a service connecting as the owner role" \
+        "urlsplit('username')) == 'rates_app'" || return 1
     for inv in example dev-example ha-example; do
         (cd deploy/ansible && ANSIBLE_CONFIG=ansible.cfg ansible-playbook -i "inventory/$inv.yml" --syntax-check site.yml) >/dev/null || return 1
     done
