@@ -7,13 +7,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 sh scripts/deps.sh test || exit 1
-if [ -z "${RATES_DUMP:-}" ]; then
-    for d in db/rates.sql ../shared/db/rates.sql; do
-        if [ -f "$d" ]; then RATES_DUMP=$(cd "$(dirname "$d")" && pwd)/$(basename "$d"); break; fi
-    done
-fi
-export RATES_DUMP="${RATES_DUMP:-}"
-[ -n "$RATES_DUMP" ] || echo "rates: no dump found (RATES_DUMP): tests that need its data are skipped"
+. tests/find_dump.sh
 out=build/test-results
 rm -rf "$out"
 mkdir -p "$out"
@@ -26,20 +20,7 @@ make -s -j"$jobs" SAN=1 all unit-bins >/dev/null || exit 1
 
 for variant in build build-san; do
     echo "== unit tests ($variant)"
-    for t in "$variant"/tests/test_*; do
-        [ -x "$t" ] || continue   # skip the compiler's .d files beside the binaries
-        name=$(basename "$t")
-        # One run: cmocka writes JUnit XML; the summary below is read from it.
-        xml="$out/unit-$variant-$name.xml"
-        if ! CMOCKA_MESSAGE_OUTPUT=xml CMOCKA_XML_FILE="$xml" "$t" >/dev/null 2>&1 &&
-            ! grep -q '<failure' "$xml" 2>/dev/null; then
-            # Failed without reporting a failure (a crash, a sanitizer abort): count it.
-            printf '<testsuite><testcase classname="%s" name="runs"><failure message="exited non-zero without a report"/></testcase></testsuite>\n' \
-                "$name" >"$xml"
-        fi
-        printf '  %s: %s tests, %s failures\n' "$name" \
-            "$(grep -c '<testcase' "$xml")" "$(grep -c '<failure' "$xml")"
-    done
+    sh tests/run_unit.sh --junit "$out" "$variant"/tests/test_* || fail=1
 done
 
 for variant in build build-san; do
