@@ -2,7 +2,14 @@
 BUILD   ?= build
 CC      ?= cc
 VERSION ?= $(shell cat VERSION 2>/dev/null || echo 0.0.0)
-COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+# The commit: the file COMMIT when `git archive` filled it in (export-subst, .gitattributes:
+# a `make dist` tarball, or the copy tools/build-deb.sh builds), else git's HEAD when this
+# directory is the top of a clone, else "unknown".
+ifeq ($(origin COMMIT),undefined)
+COMMIT  := $(shell c=$$(sed -n 's/^\([0-9a-f]\{12\}\)[0-9a-f]*$$/\1/p' COMMIT 2>/dev/null); \
+             [ -n "$$c" ] || { p=$$(git rev-parse --show-prefix 2>/dev/null) && [ -z "$$p" ] && \
+             c=$$(git rev-parse --short=12 HEAD 2>/dev/null); }; echo "$${c:-unknown}")
+endif
 
 WARN    = -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes \
           -Wformat=2 -Wshadow -Wpointer-arith -Wcast-qual -Wwrite-strings \

@@ -1,14 +1,27 @@
-# Deployment targets (deploy/README.md): make image, make push REGISTRY=..., make deb.
+# Deployment targets (deploy/README.md): make image, make push REGISTRY=..., make deb, make dist.
+# Each installs the Debian packages it needs first (scripts/deps.sh deb|image|deploy) and works
+# from a clone or from a tarball without .git (the commit then comes from the file COMMIT).
 DOCKER             ?= docker
 IMAGE              ?= rates
 REGISTRY           ?=
 DOCKER_BUILD_FLAGS ?=
 DEB_OUT            ?= $(BUILD)/deb
+DIST_OUT           ?= $(BUILD)/dist
+DIST_NAME          ?= rates-$(VERSION)-$(COMMIT)
 IMAGE_CREATED      := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
-.PHONY: image push deb deploy-check ha-deploy-check compose-secrets
-# The runtime image, tagged with the version and the git commit.
+.PHONY: image push deb dist print-commit deploy-deps deploy-check ha-deploy-check compose-secrets
+# The runtime image, tagged with the version and the commit. Installs docker.io when there is no
+# docker; a daemon must answer (systemd's docker.service is started when systemd runs; CI starts
+# a private one with deploy/ci/dockerd.sh and sets DOCKER_HOST).
 image:
+	@command -v $(DOCKER) >/dev/null 2>&1 || sh scripts/deps.sh image
+	@$(DOCKER) info >/dev/null 2>&1 || { [ -d /run/systemd/system ] && \
+	  { systemctl start docker 2>/dev/null || sudo -n systemctl start docker 2>/dev/null; } && \
+	  $(DOCKER) info >/dev/null 2>&1; } || \
+	  { echo "make image: no Docker daemon answers$${DOCKER_HOST:+ at $$DOCKER_HOST}: start one" \
+	    "(systemctl start docker), or a private one: sh deploy/ci/dockerd.sh start DIR;" \
+	    "DOCKER_HOST=unix://DIR/docker.sock make image" >&2; exit 1; }
 	$(DOCKER) build $(DOCKER_BUILD_FLAGS) --build-arg VERSION=$(VERSION) \
 	  --build-arg COMMIT=$(COMMIT) --build-arg CREATED=$(IMAGE_CREATED) \
 	  -t $(IMAGE):$(VERSION) -t $(IMAGE):$(COMMIT) .
@@ -24,17 +37,40 @@ push: image
 # The Debian package, built the Debian way from debian/ (debhelper, dh_installsystemd for the
 # units of deploy/systemd/, the rates user, conffiles, man pages) by dpkg-buildpackage on a
 # copy of the tree (tools/build-deb.sh); lintian and an install/purge run check it in CI.
+# From a tarball without .git the copy is the tree minus build outputs; the commit is passed on.
 deb:
-	@sh tools/build-deb.sh $(DEB_OUT)
+	@sh scripts/deps.sh deb
+	@COMMIT=$(COMMIT) sh tools/build-deb.sh $(DEB_OUT)
+
+# The release tarball: `git archive` of HEAD (committed files only), with COMMIT filled in by
+# export-subst (.gitattributes), so `make`, `make deb` and `make image` from the unpacked tree
+# still name the commit. Needs a clone.
+dist:
+	@git rev-parse --verify -q HEAD >/dev/null 2>&1 || \
+	  { echo "make dist: needs a git clone (it archives HEAD); this tree is $(COMMIT)" >&2; exit 2; }
+	@git diff --quiet HEAD -- 2>/dev/null || \
+	  echo "make dist: uncommitted changes are left out: the tarball is HEAD ($(COMMIT))" >&2
+	@mkdir -p $(DIST_OUT)
+	@git archive --format=tar.gz --prefix=$(DIST_NAME)/ -o $(DIST_OUT)/$(DIST_NAME).tar.gz HEAD
+	@tar -xzOf $(DIST_OUT)/$(DIST_NAME).tar.gz $(DIST_NAME)/COMMIT | grep -q '^[0-9a-f]\{12,\}$$' || \
+	  { echo "make dist: COMMIT was not filled in (is /COMMIT export-subst in .gitattributes?)" >&2; exit 1; }
+	@echo $(DIST_OUT)/$(DIST_NAME).tar.gz
+
+print-commit:
+	@echo $(COMMIT)
+
+# What the deployment checks use (deploy/ci/packages.txt: docker, podman, iptables, ansible...).
+deploy-deps:
+	@sh scripts/deps.sh deploy
 
 # Every deployment check that this machine can run (tests/stages/deploy.sh).
-deploy-check:
+deploy-check: deploy-deps
 	@RATES_TEST_RESULTS=$(BUILD)/test-results sh tests/stages/deploy.sh
 
 # The Ansible HA roles on three database hosts and one app host (systemd containers under
 # podman): the playbook twice (changed=0), then switchover and a killed leader under a retrying
 # writer, gaps printed (deploy/ci/ha_deploy_check.sh). make test runs it in the deploy stage.
-ha-deploy-check:
+ha-deploy-check: deploy-deps
 	@$(MAKE) -s deb DEB_OUT=$(CURDIR)/var/ha-deploy-check-deb
 	@d=$$(mktemp -d /tmp/rates-ha-deploy.XXXXXX); \
 	 sh deploy/ci/ha_deploy_check.sh $$d $$(ls $(CURDIR)/var/ha-deploy-check-deb/rates_*.deb | tail -1); rc=$$?; \
