@@ -1,0 +1,13 @@
+# mk/model.mk: the read model's figures (tests/bench/bench_model.c, docs/readmodel.md): keys,
+# bytes per key, load and apply times and the cost of one read, on rates-gen's prices.
+#   make bench-model                   10,000,000 prices (BENCH_MODEL_PRICES to change)
+BENCH_MODEL_PRICES ?= 10000000
+MODEL_BENCH_OBJS := $(BUILD)/obj/model.o $(BUILD)/obj/model_nodes.o $(BUILD)/obj/date.o
+
+.PHONY: bench-model
+bench-model: $(BUILD)/bench_model $(BUILD)/rates-gen
+	@$(BUILD)/rates-gen --prices $(BENCH_MODEL_PRICES) | /usr/bin/time -f "peak RSS %M kB" $(BUILD)/bench_model
+
+$(BUILD)/bench_model: tests/bench/bench_model.c $(MODEL_BENCH_OBJS)
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) -o $@ $< $(MODEL_BENCH_OBJS) -lpthread
