@@ -3,8 +3,9 @@
  *                        64 bits in hex, text: avg_text())
  *   avg_check --compare  "sum n hexbits [text]" lines (PostgreSQL's float8send in hex and
  *                        its numeric text) -> one summary line "pairs P mismatches M
- *                        naive_differs D" (naive: (double)sum / n); the first mismatches on
- *                        stderr; exit 1 when M > 0 or a line is malformed
+ *                        naive_differs D texts T" (naive: (double)sum / n; T: rows that
+ *                        had a text); the first mismatches on stderr; exit 1 when M > 0 or
+ *                        a line is malformed
  *   avg_check --bench [N] CPU ns per call over N (default 20,000,000) pseudo-random pairs,
  *                        and through avg_text() + strtod for scale
  * Used by tests/integration/test_avg_exact.py and `make bench-avg`. */
