@@ -85,6 +85,8 @@ def compare(pg, copy_sql, seed=None, pairs=None):
     try:
         conn.autocommit = True
         cur = conn.cursor()
+        cur.execute("SHOW server_version")
+        version = cur.fetchone()[0]
         if seed is not None:
             cur.execute("SELECT setseed(%s)", (seed,))
         if pairs is not None:
@@ -106,9 +108,10 @@ def compare(pg, copy_sql, seed=None, pairs=None):
     assert len(words) == 8 and words[0] == "pairs", f"avg_check said {out!r} {err}"
     counts = dict(zip(words[0::2], map(int, words[1::2])))
     assert rc == 0 and counts["mismatches"] == 0, (
-        f"avg_exact differs from PostgreSQL on {counts['mismatches']} of {counts['pairs']} "
-        f"pairs; first ones:\n{err}")
+        f"avg_exact differs from PostgreSQL {version} on {counts['mismatches']} of "
+        f"{counts['pairs']} pairs; first ones:\n{err}")
     assert counts["texts"] == counts["pairs"]
+    counts["server"] = version
     return counts
 
 
