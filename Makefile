@@ -22,7 +22,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) 
           -Isrc -I$(BUILD)/gen -MMD -MP \
           -DRATES_VERSION='"$(VERSION)"' -DRATES_COMMIT='"$(COMMIT)"'
 LDLIBS  = $(PKG_LIBS) -lpthread -lm
-# Each program links only what it uses (tests/integration/test_build.py checks with readelf -d).
+# Each program links only what it uses (tests/integration/programs/test_build.py checks with readelf -d).
 RATESD_LIBS := $(shell pkg-config --libs libmicrohttpd libpq yajl libcrypto zlib 2>/dev/null) -lpthread -lm
 
 ifeq ($(SAN),1)

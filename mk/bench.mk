@@ -4,7 +4,7 @@
 
 # BENCH_ENV="RATES_BATCH_WORKERS=1,..." changes the server's options; see scripts/bench_mixed.py.
 bench-mixed: all
-	@sh scripts/bench-mixed.sh $(abspath $(BUILD)/ratesd)
+	@sh scripts/bench-py.sh mixed $(abspath $(BUILD)/ratesd)
 
 # Issue 16: the README query through ratesd with the response cache on and off, nginx serving
 # the same bytes and pgbench of the original SQL, side by side; then reads during a batch a

@@ -6,7 +6,7 @@ node map and rates_daily, 0011's drop of the route index, each timed from migrat
 then the sizes of prices, of the route index it no longer needs (built again once, timed,
 dropped) and of the aggregate, then `ratesd aggregates check` and `ratesd aggregates
 rebuild` (BENCH_AGG_REBUILD=0 skips the rebuild), timed. Prints one table.
-Usage: BENCH_AGG_PRICES=N python3 scripts/bench_aggregates.py (make bench-aggregates)."""
+Usage: BENCH_AGG_PRICES=N python3 -m scripts.bench_aggregates (make bench-aggregates)."""
 import json
 import os
 import re
@@ -14,12 +14,11 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
-import harness  # noqa: E402
+from tests import support
 
 PRICES = int(os.environ.get("BENCH_AGG_PRICES", "10000000"))
 REBUILD = os.environ.get("BENCH_AGG_REBUILD", "1") != "0"
-GEN = os.environ.get("RATES_GEN", os.path.join(os.path.dirname(harness.RATES_BIN), "rates-gen"))
+GEN = os.environ.get("RATES_GEN", os.path.join(os.path.dirname(support.RATES_BIN), "rates-gen"))
 DB = "agg"
 
 
@@ -29,9 +28,9 @@ def mb(pg, expr):
 
 def ratesd(pg, *args):
     """Runs ratesd ARGS as postgres (the owner's tools need it); (seconds, rc, output)."""
-    env = harness.server_env({"RATES_DATABASE_URL": pg.url(DB)})
+    env = support.server_env({"RATES_DATABASE_URL": pg.url(DB)})
     t0 = time.perf_counter()
-    r = subprocess.run([harness.RATES_BIN] + list(args), env=env, capture_output=True,
+    r = subprocess.run([support.RATES_BIN] + list(args), env=env, capture_output=True,
                        text=True, timeout=7200)
     return time.perf_counter() - t0, r.returncode, r.stdout + r.stderr
 
@@ -55,7 +54,7 @@ def progress(msg):
 
 
 def main():
-    pg = harness.PgCluster(extra_conf="fsync = on\nsynchronous_commit = on\n"
+    pg = support.PgCluster(extra_conf="fsync = on\nsynchronous_commit = on\n"
                                       "full_page_writes = on\nmax_wal_size = 4GB\n")
     try:
         pg.psql(f"CREATE DATABASE {DB}", db="postgres")

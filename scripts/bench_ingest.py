@@ -22,8 +22,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
-import harness  # noqa: E402
+from tests import support
 
 SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "50000,1000000").split(",")]
 SHAPES = os.environ.get("BENCH_SHAPES", "spread,dump").split(",")
@@ -97,17 +96,17 @@ def run_direct(pg, db, path, aggregate):
 
 
 def main():
-    if not harness.dump_path():
+    if not support.dump_path():
         print("bench-ingest: the dump is needed (RATES_DUMP)", file=sys.stderr)
         return 2
-    pg = harness.PgCluster(extra_conf="fsync = on\nsynchronous_commit = on\n"
+    pg = support.PgCluster(extra_conf="fsync = on\nsynchronous_commit = on\n"
                                       "full_page_writes = on\nmax_wal_size = 4GB\n")
     tmp = tempfile.mkdtemp(prefix="rates-bench-ingest-")
     server = None
     try:
-        harness.create_rates_db(pg, "bench_a")
+        support.create_rates_db(pg, "bench_a")
         pg.psql("CREATE DATABASE bench_b", db="postgres")
-        pg.psql_file(harness.dump_path(), db="bench_b")
+        pg.psql_file(support.dump_path(), db="bench_b")
         pg.psql("CREATE INDEX prices_route_day_idx ON public.prices (orig_code, dest_code, day) "
                 "INCLUDE (price); CREATE TABLE prices_bare (orig_code text NOT NULL, "
                 "dest_code text NOT NULL, day date NOT NULL, price integer NOT NULL); "
@@ -116,7 +115,7 @@ def main():
         fks = pg.psql("SELECT count(*) FROM pg_constraint WHERE conrelid = 'prices'::regclass "
                       "AND contype = 'f'", db="bench_b")
         codes = pg.psql("SELECT code FROM ports ORDER BY code LIMIT 60", db="bench_a").split("\n")
-        server = harness.Server(pg.url("bench_a", user="rates_app"),
+        server = support.Server(pg.url("bench_a", user="rates_app"),
                                 env={"RATES_INGEST_TOKENS": f"bench:{TOKEN}",
                                      "RATES_LOG_LEVEL": "warn"})
         server.wait_ready()

@@ -16,8 +16,7 @@ import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
-import harness  # noqa: E402
+from tests import support
 
 ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
 BATCHES = int(os.environ.get("BENCH_BATCHES", "4"))
@@ -85,15 +84,15 @@ def pct(sorted_v, q):
 
 
 def main():
-    if not harness.dump_path():
+    if not support.dump_path():
         print("bench-mixed: the dump is needed (RATES_DUMP)", file=sys.stderr)
         return 2
     extra = dict(kv.split("=", 1) for kv in os.environ.get("BENCH_ENV", "").split(",") if kv)
-    pg = harness.PgCluster(extra_conf="max_wal_size = 4GB\n")
+    pg = support.PgCluster(extra_conf="max_wal_size = 4GB\n")
     tmp = tempfile.mkdtemp(prefix="rates-bench-mixed-")
     server = None
     try:
-        harness.create_rates_db(pg, "bench")
+        support.create_rates_db(pg, "bench")
         codes = [c for c in pg.psql("SELECT code FROM ports ORDER BY code", db="bench").split("\n")
                  if c and c not in ("CNGGZ", "EETLL")][:60]
         paths = []
@@ -103,7 +102,7 @@ def main():
             paths.append(p)
         env = {"RATES_INGEST_TOKENS": f"bench:{TOKEN}", "RATES_LOG_LEVEL": "warn"}
         env.update(extra)
-        server = harness.Server(pg.url("bench", user="rates_app"), env=env)
+        server = support.Server(pg.url("bench", user="rates_app"), env=env)
         server.wait_ready()
         st, _, _ = server.request("GET", QUERY)
         if st != 200:
@@ -112,7 +111,7 @@ def main():
         # Warm-up reads, outside the measurement.
         for _ in range(200):
             server.request("GET", QUERY)
-        print(f"ratesd {harness.RATES_BIN}; {BATCHES} batches x {ROWS:,} rows "
+        print(f"ratesd {support.RATES_BIN}; {BATCHES} batches x {ROWS:,} rows "
               f"({os.path.getsize(paths[0]) / 1e6:.1f} MB each), {READERS} closed-loop readers; "
               f"server env {extra or '(defaults)'}; nproc {os.cpu_count()}, machine shared "
               f"with other work (load {os.getloadavg()[0]:.1f})")

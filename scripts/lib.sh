@@ -14,12 +14,15 @@ as_root() {
 }
 
 # The PostgreSQL server binaries (initdb, pg_ctl, postgres) are not on PATH on Debian.
+# pg_bindir mirrors pg_bindir() in tests/support/cluster.py (the shell cannot import it; change
+# both together): pg_config's bindir when it has initdb, else the newest of PostgreSQL 17..13.
 pg_bindir() {
     if command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ]; then
         pg_config --bindir
         return
     fi
-    for d in /usr/lib/postgresql/*/bin; do
+    for v in 17 16 15 14 13; do
+        d=/usr/lib/postgresql/$v/bin
         if [ -x "$d/initdb" ]; then
             echo "$d"
             return
@@ -29,7 +32,7 @@ pg_bindir() {
     return 1
 }
 
-# A free TCP port on 127.0.0.1.
+# A free TCP port on 127.0.0.1 (for the shell; Python code uses tests/support/ports.py).
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }

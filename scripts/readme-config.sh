@@ -1,6 +1,6 @@
 #!/bin/sh
 # Rewrites the configuration table in README.md from the option table (`ratesd config-table`).
-# `make readme` runs it; tests/integration/test_readme.py fails when the README is stale.
+# `make readme` runs it; tests/integration/docs/test_readme.py fails when the README is stale.
 set -eu
 cd "$(dirname "$0")/.."
 bin=${RATES_BIN:-build/ratesd}

@@ -34,15 +34,15 @@ done
 
 # ThreadSanitizer over the tests that exercise concurrency (keep-alive, 32 concurrent clients,
 # uploads, shutdown, upgrade). RATES_TSAN=1 makes them skip timing assertions; suppressions for
-# the libraries' own races are in tests/tsan.supp (harness.py passes TSAN_OPTIONS).
+# the libraries' own races are in tests/tsan.supp (tests/support/server.py passes TSAN_OPTIONS).
 echo "== integration tests under ThreadSanitizer (build-tsan/ratesd)"
 if make -s -j"$jobs" SAN=thread all >/dev/null; then
     RATES_TSAN=1 RATES_BIN="$PWD/build-tsan/ratesd" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
         -m "not drill" --junitxml="$out/integration-build-tsan.xml" \
-        tests/integration/test_http.py tests/integration/test_ingest.py \
-        tests/integration/test_ingest_failure.py tests/integration/test_ingest_limits.py \
-        tests/integration/test_batches_owner.py tests/integration/test_ops_shutdown.py \
-        tests/integration/test_ops_upgrade.py || fail=1
+        tests/integration/httpd/test_http.py tests/integration/ingest/test_batches.py \
+        tests/integration/ingest/test_failure.py tests/integration/ingest/test_limits.py \
+        tests/integration/ingest/test_owner.py tests/integration/ops/test_shutdown.py \
+        tests/integration/ops/test_upgrade.py || fail=1
 else
     printf '<testsuite><testcase classname="tsan" name="build"><failure message="make SAN=thread failed"/></testcase></testsuite>\n' \
         >"$out/integration-build-tsan.xml"

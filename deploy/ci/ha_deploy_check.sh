@@ -160,7 +160,7 @@ app_role_check "$port" podman exec rdci-app psql -d "postgresql://rates:$owner_p
 cd "$root" || exit 1
 members="rdci-db1=rdci-db1 rdci-db2=rdci-db2 rdci-db3=rdci-db3"
 # shellcheck disable=SC2086 # one MEMBER=CONTAINER word each
-/usr/bin/python3 "$here/ha_failover_drill.py" podman /etc/patroni/config.yml $members -- "$port" "$token" \
+/usr/bin/python3 -m deploy.ci.ha_failover_drill podman /etc/patroni/config.yml $members -- "$port" "$token" \
     "$dir/report.json" || { for h in rdci-db1 rdci-db2 rdci-db3; do echo "== $h"; podman exec "$h" journalctl -u patroni --no-pager -n 15; done; exit 1; }
 # The leader and one replica after the drill, from its report.
 # shellcheck disable=SC2046 # two member names, split on purpose

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""deploy/ci/ha_failover_drill.py ENGINE CONF MEMBER=CONTAINER... -- HTTP_PORT TOKEN [REPORT]
+"""python3 -m deploy.ci.ha_failover_drill ENGINE CONF MEMBER=CONTAINER... -- HTTP_PORT TOKEN [REPORT]
 
 Fails over a deployed Patroni cluster once each way, under load, through ratesd on
 127.0.0.1:HTTP_PORT (published by the engine), whose database connections go through HAProxy.
@@ -9,7 +9,7 @@ Used by the compose `ha` profile (tests/stages/deploy.sh, compose-ha-failover) a
 Ansible HA roles on three podman hosts (deploy/ci/ha_deploy_check.sh, make ha-deploy-check):
   1. GET /rates answers through HAProxy and ratesd;
   2. `patronictl switchover` to the synchronous standby while a writer posts batches
-     (Idempotency-Key, the same key retried: scripts/ha/drill.py) and two readers read;
+     (Idempotency-Key, the same key retried: tests/support/ha/drill.py) and two readers read;
   3. `ENGINE kill` of the new leader's container: Patroni elects the synchronous standby once
      the leader key expires (ttl), HAProxy's checks move the write port, ratesd reconnects
      (the container is killed as a whole: its etcd member too, where etcd runs beside Patroni);
@@ -19,17 +19,16 @@ Prints the write and read gap of each fault and a JSON report (also to REPORT wh
 exits 1 on a lost or duplicated acknowledged batch, or when writes do not come back.
 Addresses only 127.0.0.1 (the published port) and the containers through `docker exec`;
 every loop is bounded in count and time."""
+import http.client
 import json
-import os
 import subprocess
 import sys
 import threading
 import time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "scripts", "ha"))
-import drill  # noqa: E402  (reader, batcher, recovery, ledger check)
-import stack  # noqa: E402  (wait_until)
+from tests import support
+from tests.support.ha import drill  # reader, batcher, recovery, ledger check
+from tests.support.waiting import wait_until
 
 
 def log(msg):
@@ -106,16 +105,16 @@ class Cluster:
 
 
 def wait_for(what, fn, timeout):
-    """stack.wait_until, polling every 0.5 s (each poll is an exec into a container)."""
-    return stack.wait_until(what, fn, timeout, interval=0.5)
+    """wait_until, polling every 0.5 s (each poll is an exec into a container)."""
+    return wait_until(what, fn, timeout, interval=0.5)
 
 
 def wait_ready(port, timeout=180):
     def ok():
         try:
-            st, _, _ = drill.harness.request("GET", "/readyz", port=port, timeout=3)
+            st, _, _ = support.request("GET", "/readyz", port=port, timeout=3)
             return st == 200
-        except (OSError, drill.harness.http.client.HTTPException):
+        except (OSError, http.client.HTTPException):
             return False
     wait_for("GET /readyz 200 through HAProxy", ok, timeout)
 
@@ -157,7 +156,7 @@ def main():
                        lambda: c.leader() and c.sync_standby() and c.members(), 120)
     log(f"cluster: {members}")
     drill.seed_ports(c)  # the drill's own two ports: its prices never mix with real data
-    st, _, body = drill.harness.request("GET", drill.READ_PATH, port=port, timeout=10)
+    st, _, body = support.request("GET", drill.READ_PATH, port=port, timeout=10)
     log(f"GET {drill.READ_PATH} through HAProxy: {st}, {len(body)} bytes")
     if st != 200:
         raise SystemExit(f"ha-drill: GET /rates answered {st}: {body[:200]!r}")

@@ -1,4 +1,4 @@
-# deploy/patroni/patroni.yml.tpl: one Patroni node of the rates cluster (scripts/ha/stack.py fills
+# deploy/patroni/patroni.yml.tpl: one Patroni node of the rates cluster (tests/support/ha/stack.py fills
 # the dollar-brace fields; docs/high-availability.md explains the timings).
 scope: rates
 name: ${name}

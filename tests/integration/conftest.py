@@ -1,38 +1,36 @@
 """Shared fixtures: one cluster and one server for the session; tests that break things make
-their own (see harness.py)."""
-import os
-import sys
+their own (tests/support: PgCluster, Server)."""
+import shutil
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-import harness  # noqa: E402
+from tests import support
 
 
 @pytest.fixture(scope="session")
 def pg():
-    c = harness.PgCluster()
+    c = support.PgCluster()
     yield c
     c.destroy()
 
 
 @pytest.fixture(scope="session")
 def rates_db(pg):
-    loaded = harness.create_rates_db(pg, "rates")
+    loaded = support.create_rates_db(pg, "rates")
     return {"url": pg.url("rates"), "dump": loaded}
 
 
 @pytest.fixture(scope="session")
 def pristine_db(pg):
     """A database that no test writes to: the golden answers depend on the dump alone."""
-    loaded = harness.create_rates_db(pg, "rates_pristine")
+    loaded = support.create_rates_db(pg, "rates_pristine")
     return {"url": pg.url("rates_pristine"), "dump": loaded}
 
 
 @pytest.fixture(scope="session")
 def server(pg, pristine_db):
     """The shared read-only server (tests that write start their own, on rates_db)."""
-    s = harness.Server(pristine_db["url"])
+    s = support.Server(pristine_db["url"])
     s.wait_ready()
     yield s
     code = s.stop()
@@ -49,15 +47,13 @@ def need_dump(rates_db):
 
 @pytest.fixture(scope="session")
 def ha_stack():
-    """ONE Patroni + etcd + HAProxy + pgBackRest stack with 2 ratesd (scripts/ha/stack.py),
+    """ONE Patroni + etcd + HAProxy + pgBackRest stack with 2 ratesd (tests/support/ha/stack.py),
     shared by every HA drill of the session (synthetic data); everything it started is stopped
     at the end, and no process or port may be left."""
-    import shutil as _shutil
     for tool in ("patroni", "etcd", "haproxy", "pgbackrest"):
-        if not _shutil.which(tool):
+        if not shutil.which(tool):
             pytest.fail(f"{tool} is not installed (make ha-deps)")
-    sys.path.insert(0, os.path.join(harness.ROOT, "scripts", "ha"))
-    import drills  # noqa: E402
+    from tests.support.ha import drills  # only the HA drills need it
     s = drills.up_stack()
     yield s
     left = s.down()

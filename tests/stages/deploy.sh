@@ -454,7 +454,7 @@ c_compose_ha() {
     hacompose ps
     hacompose logs ha-init | tail -5
     token=$(sed -n 's/^ci://p' "$work/secrets/ingest_tokens")
-    "$PYTHON" deploy/ci/ha_failover_drill.py "$DOCKER" /run/patroni/patroni.yml pg1=rdci_ha-pg1_1 pg2=rdci_ha-pg2_1 pg3=rdci_ha-pg3_1 -- "$ha_port" "$token" "$out/deploy-compose-ha.json" ||
+    "$PYTHON" -m deploy.ci.ha_failover_drill "$DOCKER" /run/patroni/patroni.yml pg1=rdci_ha-pg1_1 pg2=rdci_ha-pg2_1 pg3=rdci_ha-pg3_1 -- "$ha_port" "$token" "$out/deploy-compose-ha.json" ||
         { hacompose ps; hacompose logs --tail 30 ha-pg1 ha-pg2 ha-pg3 ha-haproxy; return 1; }
     hacompose rm -fsv ha-rates1 ha-rates2 ha-init ha-haproxy ha-pg1 ha-pg2 ha-pg3 ha-etcd >/dev/null 2>&1
     return 0

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Runs one Python benchmark (scripts/bench_NAME.py) as a module from the repository root, with
+# RATES_BIN and the dump found. Usage: scripts/bench-py.sh NAME [BIN]
+#   ingest  (make bench-ingest, issue 3): POST /batches vs psql \copy with the dump's foreign
+#           keys vs \copy into a bare table, on a cluster with fsync on (BENCH_SIZES=50000,1000000
+#           and BENCH_ROUNDS=3 by default).
+#   mixed   (make bench-mixed, issue 13): README-query reads in a closed loop while 4 concurrent
+#           1,000,000-row batches upload and commit; prints p50, p99 and max read latency
+#           (BENCH_ROWS, BENCH_BATCHES, BENCH_READERS, BENCH_ENV).
+set -eu
+cd "$(dirname "$0")/.."
+case "${1:-}" in
+    ingest | mixed) name=$1 ;;
+    *) echo "usage: scripts/bench-py.sh ingest|mixed [BIN]" >&2; exit 2 ;;
+esac
+RATES_BIN=${2:-${RATES_BIN:-build/ratesd}}
+case "$RATES_BIN" in /*) ;; *) RATES_BIN="$PWD/$RATES_BIN" ;; esac
+if [ -z "${RATES_DUMP:-}" ]; then
+    for d in db/rates.sql ../shared/db/rates.sql; do
+        if [ -f "$d" ]; then RATES_DUMP=$(cd "$(dirname "$d")" && pwd)/$(basename "$d"); break; fi
+    done
+fi
+export RATES_BIN RATES_DUMP="${RATES_DUMP:-}"
+exec /usr/bin/python3 -m "scripts.bench_$name"

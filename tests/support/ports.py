@@ -1,0 +1,28 @@
+"""Loopback ports: the one free-port picker of the tests, the scripts and the HA stack."""
+import socket
+
+
+def free_ports(n, host="127.0.0.1"):
+    """n distinct free ports on host (held open together, so that they differ)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind((host, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def free_port(host="127.0.0.1"):
+    return free_ports(1, host)[0]
+
+
+def port_open(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
