@@ -459,6 +459,58 @@ c_compose_ha() {
     hacompose rm -fsv ha-rates1 ha-rates2 ha-init ha-haproxy ha-pg1 ha-pg2 ha-pg3 ha-etcd >/dev/null 2>&1
     return 0
 }
+# `make compose-up` as a user runs it: in a copy of the tree (what a clean clone holds, no .env,
+# no secrets), its own project and free port, on this engine (DOCKER_HOST) with CI's stand-in
+# database image; twice (the second run must reuse every container), /readyz and the printed
+# /rates URL over 127.0.0.1, then `make compose-down` (volume kept) and VOLUMES=1 (deleted).
+# Cold and warm times in $out/deploy-make-compose-up.txt.
+c_make_compose_up() {
+    tree=$work/cu-tree
+    rm -rf "$tree" && mkdir -p "$tree" || return 1
+    if git rev-parse --git-dir >/dev/null 2>&1; then
+        git ls-files -co --exclude-standard -z | tar --null -T - -cf - 2>/dev/null | tar -C "$tree" -xf - || return 1
+    else
+        tar --exclude=./.git --exclude='./build*' --exclude=./var --exclude=./.env --exclude=./.secrets -cf - . | tar -C "$tree" -xf - || return 1
+    fi
+    cu_port=$(free_port)
+    cu() { COMPOSE_PROJECT_NAME=rdci-cu RATES_PORT=$cu_port RATES_DB_IMAGE=rates-ci/postgres:13 RATES_TAG=cu make -s -C "$tree" "$@"; }
+    cu_ids() { $DOCKER ps -q --no-trunc --filter label=com.docker.compose.project=rdci-cu | sort | tr '\n' ' '; }
+    t0=$(now)
+    cu compose-up >"$work/cu-cold.log" 2>&1
+    rc=$?
+    cold=$(($(now) - t0))
+    cat "$work/cu-cold.log"
+    [ "$rc" = 0 ] || return 1
+    ids=$(cu_ids)
+    url=$(sed -n "s/^curl '\(http:[^']*\)'$/\1/p" "$work/cu-cold.log" | tail -1)
+    case $url in "http://127.0.0.1:$cu_port/rates?"*) ;; *) echo "no /rates URL on 127.0.0.1:$cu_port printed"; return 1 ;; esac
+    t0=$(now)
+    cu compose-up >"$work/cu-warm.log" 2>&1
+    rc=$?
+    warm=$(($(now) - t0))
+    cat "$work/cu-warm.log"
+    [ "$rc" = 0 ] || return 1
+    [ "$(cu_ids)" = "$ids" ] || { echo "the second run replaced containers: $ids -> $(cu_ids)"; return 1; }
+    "$PYTHON" - "$cu_port" "$url" <<'PYEOF' || return 1
+import json, sys, urllib.request
+port, url = sys.argv[1], sys.argv[2]
+with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as r:
+    print("/readyz", r.status, r.read().decode()[:200])
+with urllib.request.urlopen(url, timeout=10) as r:
+    body = json.loads(r.read())
+    print(url, r.status, json.dumps(body)[:160])
+days = body["rates"]
+assert len(days) == 31 and any(d["price"] is not None for d in days), body
+PYEOF
+    echo "make compose-up: cold ${cold}s, warm ${warm}s" | tee "$out/deploy-make-compose-up.txt"
+    cu compose-down || return 1
+    [ -z "$(cu_ids)" ] || { echo "containers left after compose-down"; return 1; }
+    $DOCKER volume inspect rdci-cu_pgdata >/dev/null || { echo "compose-down deleted the data volume"; return 1; }
+    cu compose-down VOLUMES=1 || return 1
+    if $DOCKER volume inspect rdci-cu_pgdata >/dev/null 2>&1; then echo "VOLUMES=1 kept the data volume"; return 1; fi
+    $DOCKER rmi rates:cu rates-init:cu rates-build:cu >/dev/null 2>&1
+    return 0
+}
 c_container_cleanup() {
     [ -n "$dockerd_up" ] || { skip "dockerd was not started"; return 77; }
     compose --profile dev --profile ha down -v --remove-orphans >/dev/null 2>&1
@@ -552,6 +604,7 @@ if has_part container; then
         run_case alert-database-down c_alert_database_down
         run_case compose-dev-profile c_compose_dev_profile
         run_case compose-ha-failover c_compose_ha
+        run_case make-compose-up c_make_compose_up
         run_case container-cleanup c_container_cleanup
     fi
 fi
