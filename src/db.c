@@ -147,11 +147,12 @@ void db_pool_free(struct db_pool *p)
             p->slots[i].conn.pg = NULL;
         }
     }
-    pthread_mutex_unlock(&p->lock);
-    /* Slots still in use belong to their holders; they are freed when the process exits. */
+    /* Read under the lock: a rollback may be releasing its slot (db_pool_release). */
     bool any_in_use = false;
     for (int i = 0; i < p->size; i++)
         any_in_use |= p->slots[i].in_use;
+    pthread_mutex_unlock(&p->lock);
+    /* Slots still in use belong to their holders; they are freed when the process exits. */
     if (any_in_use)
         return;
     pthread_mutex_destroy(&p->lock);

@@ -368,8 +368,11 @@ static void http_job_done(struct workers_job *job)
 {
     struct http_req *req =
         (struct http_req *)(void *)((char *)job - offsetof(struct http_req, job));
+    /* Read before publishing: once job_done is seen, the HTTP thread may finish and free req
+     * (a connection it ends meanwhile). The MHD connection outlives a suspended request. */
+    struct MHD_Connection *conn = req->conn;
     atomic_store_explicit(&req->job_done, true, memory_order_release);
-    MHD_resume_connection(req->conn);
+    MHD_resume_connection(conn);
 }
 
 static int http_lane_of(unsigned flags)
