@@ -64,6 +64,7 @@ if [ -f "$root/$redoc" ]; then
     cp "$root/$redoc" "$src/$redoc"
     touch "$src/tools/api/node_modules/.rates-installed"
 fi
-(cd "$src" && dpkg-buildpackage -b -us -uc --no-sign >"$work/build.log" 2>&1) ||
+# -j: MAKEFLAGS for debian/rules's make of the project (parallel-safe: make test builds -j).
+(cd "$src" && dpkg-buildpackage -b -us -uc --no-sign -j"$(nproc 2>/dev/null || echo 2)" >"$work/build.log" 2>&1) ||
     { tail -40 "$work/build.log" >&2; exit 1; }
 for f in "$work"/*.deb; do cp "$f" "$out/"; echo "$out/$(basename "$f")"; done
