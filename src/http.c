@@ -227,6 +227,8 @@ static void http_route_find(struct http_req *req)
         const struct http_route *r = &srv->routes[i];
         if (req->admin && !r->admin)
             continue;
+        if (!req->admin && r->admin_only && srv->admin_fd >= 0)
+            continue;
         bool hit = r->prefix ? strncmp(req->path, r->path, strlen(r->path)) == 0 &&
                                    req->path[strlen(r->path)] != '\0'
                              : strcmp(req->path, r->path) == 0;

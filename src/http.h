@@ -72,6 +72,8 @@ struct http_route {
     unsigned methods;
     int metric; /* enum metrics_route */
     bool admin; /* also served on the admin listener */
+    /* Public listener too, except when an admin listener is configured (/metrics). */
+    bool admin_only;
     /* Called once the headers are in. May respond, defer, or wait for the body. */
     void (*on_request)(struct http_req *req);
     /* Called for each body chunk; the data is valid only during the call. */
