@@ -135,6 +135,16 @@ static bool ingest_auth(struct http_req *req, char *name, size_t cap)
     return false;
 }
 
+/* Content-Type goes to the ledger's text column: printable ASCII only (a byte >= 0x80, or a
+ * multibyte character cut at the column's size, would not be valid text there). */
+static bool ingest_content_type_ok(const char *ct)
+{
+    for (const char *p = ct; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || (unsigned char)*p > 0x7e)
+            return false;
+    return true;
+}
+
 /* Idempotency-Key: an sf-string ("...") per the IETF draft; a bare token is accepted too.
  * Printable ASCII, 1..INGEST_KEY_MAX. Returns 0, 1 when absent, -1 when invalid. */
 static int ingest_key(struct http_req *req, char *out, size_t cap)
@@ -220,6 +230,10 @@ void ingest_on_request(struct http_req *req)
         return;
     const char *ct = http_header(req, "Content-Type");
     int fmt = ct ? rowparse_format_from_content_type(ct) : -1;
+    if (fmt >= 0 && !ingest_content_type_ok(ct)) {
+        ingest_refuse(req, 415, "Content-Type must be printable ASCII");
+        return;
+    }
     if (fmt < 0) {
         ingest_refuse(req, 415,
                       "Content-Type must be text/csv, application/x-ndjson or "
