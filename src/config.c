@@ -148,6 +148,10 @@ static const struct opt_def opts[] = {
     { "upload_idle_timeout_s", "RATES_UPLOAD_IDLE_TIMEOUT_S", "--upload-idle-timeout-s", OPT_INT, 1,
       86400, "30", 0, OFF(upload_idle_timeout_s), NULL,
       "A batch upload that sends nothing for this long is rolled back." },
+    { "upload_timeout_s", "RATES_UPLOAD_TIMEOUT_S", "--upload-timeout-s", OPT_INT, 1, 86400, "900",
+      0, OFF(upload_timeout_s), NULL,
+      "Deadline from a batch upload's headers to the end of its body, however the bytes "
+      "trickle in: later, 408 and the batch is rolled back (900: 1 GiB at 10 Mbit/s)." },
     { "batch_statement_timeout_ms", "RATES_BATCH_STATEMENT_TIMEOUT_MS",
       "--batch-statement-timeout-ms", OPT_INT, 1, 86400000, "300000", 0,
       OFF(batch_statement_timeout_ms), NULL,

@@ -39,6 +39,7 @@ struct config {
     long max_concurrent_batches;
     long global_concurrent_batches;
     long upload_idle_timeout_s;
+    long upload_timeout_s;
     long batch_statement_timeout_ms;
     long idempotency_ttl_s;
     long drain_delay_s;

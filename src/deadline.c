@@ -54,9 +54,12 @@ static void deadlines_sweep(struct deadlines *d, uint64_t now)
          * MHD closes it, so it cannot have been reused. */
         shutdown(c->fd, SHUT_RDWR);
         c->shut = true;
-        metrics_deadline_closed(phase == DEADLINE_HEAD);
+        /* The metric's phases are head and send: a late body is part of the request. */
+        metrics_deadline_closed(phase != DEADLINE_SEND);
         LOG_DEBUG("http: closed a connection late in its %s",
-                  phase == DEADLINE_HEAD ? "request head" : "response");
+                  phase == DEADLINE_HEAD   ? "request head"
+                  : phase == DEADLINE_BODY ? "request body"
+                                           : "response");
     }
 }
 

@@ -6,7 +6,9 @@
  *   HEAD   from accept (or the end of the previous response on a keep-alive connection) to the
  *          end of the request's headers
  *   SEND   from the response being queued to its last byte sent
- *   NONE   no deadline (a body upload keeps the idle-upload timeout; work in a lane). */
+ *   BODY   from the end of an upload's headers to the end of its body (RATES_UPLOAD_TIMEOUT_S,
+ *          plus a grace: the handler answers 408 to a late chunk, this closes a silent client)
+ *   NONE   no deadline (work in a lane; the idle-upload timeout still applies). */
 #ifndef RATES_DEADLINE_H
 #define RATES_DEADLINE_H
 
@@ -14,7 +16,13 @@
 
 #include <stdint.h>
 
-enum deadline_phase { DEADLINE_NONE = 0, DEADLINE_HEAD, DEADLINE_SEND, DEADLINE_PHASE_COUNT };
+enum deadline_phase {
+    DEADLINE_NONE = 0,
+    DEADLINE_HEAD,
+    DEADLINE_SEND,
+    DEADLINE_BODY,
+    DEADLINE_PHASE_COUNT
+};
 
 struct deadlines;
 struct deadline_conn;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "db.h"
@@ -24,6 +26,9 @@
 #define HTTP_URI_MAX 8192
 #include "rates_limits.h" /* HTTP_MEMORY_LIMIT: per connection, bounds request line and headers */
 #define HTTP_CONN_HEADROOM 16 /* connections above the soft limit that still get a 503 */
+/* An upload whose client sends nothing after its body deadline is closed by the sweeper this
+ * much later: a chunk arriving meanwhile gets the 408 answer first. */
+#define HTTP_BODY_GRACE_NS (1000ull * 1000000ull)
 
 struct http_server {
     struct MHD_Daemon *pub;
@@ -422,6 +427,116 @@ int http_defer(struct http_req *req, http_work_fn fn, unsigned flags)
     return 0;
 }
 
+/* The headers that frame the body, as http_framing_each counts them. */
+struct http_framing {
+    int content_length;    /* Content-Length headers */
+    int transfer_encoding; /* Transfer-Encoding headers */
+    bool chunked;          /* the last Transfer-Encoding is exactly "chunked" */
+    bool body;             /* a body is announced: Content-Length > 0, or Transfer-Encoding */
+    bool folded;           /* an obs-fold line was glued on (see below) */
+};
+
+static enum MHD_Result http_framing_each(void *cls, enum MHD_ValueKind kind, const char *key,
+                                         size_t key_size, const char *value, size_t value_size)
+{
+    struct http_framing *f = cls;
+    (void)kind;
+    (void)value_size;
+    if (!key || !value)
+        return MHD_YES;
+    if (strcasecmp(key, "Content-Length") == 0) {
+        f->content_length++;
+        f->body |= strtoull(value, NULL, 10) > 0;
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->transfer_encoding++;
+        f->chunked = strcasecmp(value, "chunked") == 0;
+        f->body = true;
+    }
+    /* libmicrohttpd 0.9.75 parses each header line in place, the value after the name on the
+     * same line; for an obs-fold line it copies the NAME elsewhere and appends the
+     * continuation to it ("X-A: a\r\n b" reads as "X-Ab: a"), so the value no longer follows
+     * its name. Only addresses are compared; nothing outside the two strings is read.
+     * (Checked by tests/integration/test_http_abuse2.py: a library that copies headers would
+     * refuse every request there.) */
+    uintptr_t name_end = (uintptr_t)key + key_size, at = (uintptr_t)value;
+    if (at <= name_end || at - name_end > HTTP_MEMORY_LIMIT)
+        f->folded = true;
+    return MHD_YES;
+}
+
+/* Why the request's framing is refused (400), or NULL; f gets the counts. */
+static const char *http_framing_check(struct http_req *req, struct http_framing *f)
+{
+    MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, http_framing_each, f);
+    if (f->folded)
+        return "Header lines continued on the next line (obs-fold) are not accepted";
+    if (f->content_length > 0 && f->transfer_encoding > 0)
+        return "Content-Length together with Transfer-Encoding is not accepted";
+    if (f->content_length > 1)
+        return "More than one Content-Length is not accepted";
+    if (f->transfer_encoding > 1 || (f->transfer_encoding == 1 && !f->chunked))
+        return "Transfer-Encoding must be chunked, once";
+    return NULL;
+}
+
+/* Answers before the body is read, and closes the connection (MHD would also close it after
+ * an early answer; the header makes it so when there is no body either). */
+static enum MHD_Result http_refuse_close(struct http_req *req, int status, const char *message)
+{
+    if (status)
+        http_respond_error(req, status, message);
+    http_add_header(req, MHD_HTTP_HEADER_CONNECTION, "close");
+    req->respond_early = true;
+    return http_queue(req);
+}
+
+/* Writes req's response on the socket and ends the connection (http_abort, the body
+ * deadline): MHD refuses to queue one before the body has ended. Non-blocking and best
+ * effort: the answer is a few hundred bytes into an idle socket's empty send buffer. */
+static enum MHD_Result http_answer_now(struct http_req *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    char head[1024];
+    const char *reason = MHD_get_reason_phrase_for((unsigned)req->status);
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: %s\r\n"
+                     "X-Request-Id: %s\r\nContent-Length: %zu\r\n",
+                     req->status, reason && *reason ? reason : "Error",
+                     req->content_type ? req->content_type : "application/json", req->request_id,
+                     req->body_len);
+    for (int i = 0; i < req->hdr_count && n > 0 && (size_t)n < sizeof head; i++) {
+        if (strcasecmp(req->hdr_name[i], MHD_HTTP_HEADER_CONNECTION) != 0)
+            n += snprintf(head + n, sizeof head - (size_t)n, "%s: %s\r\n", req->hdr_name[i],
+                          req->hdr_value[i]);
+    }
+    if (ci && n > 0 && (size_t)n + 2 < sizeof head) {
+        memcpy(head + n, "\r\n", 2);
+        n += 2;
+        struct iovec iov[2] = { { .iov_base = head, .iov_len = (size_t)n },
+                                { .iov_base = req->body, .iov_len = req->body_len } };
+        struct msghdr m = { .msg_iov = iov, .msg_iovlen = req->body ? 2 : 1 };
+        ssize_t w = sendmsg(ci->connect_fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        req->bytes_sent = w > n ? (uint64_t)(w - n) : 0;
+        shutdown(ci->connect_fd, SHUT_WR); /* the FIN right behind the answer */
+    }
+    http_req_set_state(req, HTTP_REQ_RESPONDED);
+    return MHD_NO; /* MHD closes the connection; the route's on_free sees completed=false */
+}
+
+void http_body_deadline(struct http_req *req, uint64_t limit_ns)
+{
+    req->body_due_ns = clock_mono_ns() + limit_ns;
+    deadline_conn_set(http_deadline_of(req->conn), DEADLINE_BODY, limit_ns + HTTP_BODY_GRACE_NS);
+}
+
+void http_abort(struct http_req *req)
+{
+    if (!req->has_response)
+        http_respond_error(req, 500, "Internal error");
+    req->abort_body = true;
+}
+
 static void *http_uri_log(void *cls, const char *uri, struct MHD_Connection *con)
 {
     struct http_listener *l = cls;
@@ -493,10 +608,19 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *con, const 
             req->respond_early = true;
             return http_queue(req);
         }
+        struct http_framing framing = { 0 };
+        const char *bad = http_framing_check(req, &framing);
+        if (bad)
+            return http_refuse_close(req, 400, bad);
         http_req_set_state(req, HTTP_REQ_ROUTED);
-        /* The head is in: a body keeps the idle-upload timeout, lane work has none. */
+        /* The head is in: an upload route sets its body deadline, lane work has none. */
         deadline_conn_set(http_deadline_of(con), DEADLINE_NONE, 0);
         http_route_find(req);
+        /* Nothing reads a body sent where none is taken: refuse it now (keeping a 404 or 405
+         * already decided) rather than let it trickle in, each byte resetting the idle timer. */
+        if (framing.body && !(req->route && req->route->on_body))
+            return http_refuse_close(req, req->has_response ? 0 : 413,
+                                     "This request takes no body");
         /* Routes that take a body decide at once (auth, limits, 100-continue); the others
          * run on the next call, once MHD has the whole request, so that keep-alive holds. */
         if (req->route && req->route->on_body && req->route->on_request) {
@@ -524,10 +648,26 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *con, const 
         if (req->state_ == HTTP_REQ_REQUESTED && !req->discard_body && !req->has_response &&
             req->route && req->route->on_body)
             req->route->on_body(req, upload_data, n);
+        if (req->state_ == HTTP_REQ_DEFERRED)
+            return MHD_YES;
+        if (req->abort_body)
+            return http_answer_now(req);
+        if (req->body_due_ns && clock_mono_ns() > req->body_due_ns) {
+            /* Late (a route that checks its own deadline has answered above); keep an
+             * answer already decided, whose body is being drained. */
+            req->body_late = true;
+            if (!req->has_response)
+                http_respond_error(req, 408, "The body took longer than its deadline");
+            return http_answer_now(req);
+        }
         return MHD_YES;
     }
     if (req->state_ == HTTP_REQ_REQUESTED) {
         http_req_set_state(req, HTTP_REQ_BODY_ENDED);
+        if (req->body_due_ns) { /* the body is in: the commit is lane work, with no deadline */
+            req->body_due_ns = 0;
+            deadline_conn_set(http_deadline_of(con), DEADLINE_NONE, 0);
+        }
         if (!req->has_response && req->route && req->route->on_end)
             req->route->on_end(req);
         if (req->state_ == HTTP_REQ_DEFERRED)

@@ -13,7 +13,15 @@
  * a read connection, so reads never queue behind it.
  *
  * Slow clients: src/deadline.c closes connections whose request head or response takes longer
- * than RATES_HEADER_TIMEOUT_S / RATES_SEND_TIMEOUT_S, whatever the idle timeout. */
+ * than RATES_HEADER_TIMEOUT_S / RATES_SEND_TIMEOUT_S, whatever the idle timeout; an upload's
+ * body has its own total deadline (http_body_deadline, RATES_UPLOAD_TIMEOUT_S). A body on a
+ * route that takes none (no on_body; 404, 405) is refused with the head (413, or the 404/405)
+ * and the connection closed: nothing reads it, so nothing has to bound it.
+ *
+ * Framing (request smuggling): libmicrohttpd 0.9.75 accepts Content-Length together with
+ * Transfer-Encoding (it uses chunked), repeated Content-Length headers and obs-fold lines (it
+ * glues the continuation onto the header's NAME). A request with any of these, or with a
+ * Transfer-Encoding other than "chunked", is answered 400 and the connection closed. */
 #ifndef RATES_HTTP_H
 #define RATES_HTTP_H
 
@@ -118,8 +126,11 @@ struct http_req {
     bool has_response;             /* a response is set (by the route, maybe on a lane thread) */
     bool admin;                    /* served on the admin listener */
     bool discard_body;             /* answer already decided: drop the rest of the body */
-    bool respond_early; /* queue the response before reading the body (closes the conn) */
-    bool uri_too_long;  /* longer than the request target we keep: 414 */
+    bool respond_early;   /* queue the response before reading the body (closes the conn) */
+    bool uri_too_long;    /* longer than the request target we keep: 414 */
+    uint64_t body_due_ns; /* upload: the body must have ended by then (0: no deadline) */
+    bool body_late;       /* the body deadline passed: answered 408 and closed mid-body */
+    bool abort_body;      /* on_body asks to answer now and close, mid-body (http_abort) */
     http_work_fn work;
     unsigned work_flags;
     char min_lsn[40];       /* WORK_DB_READ: the Rates-Min-LSN header, or empty */
@@ -194,6 +205,16 @@ void http_respond_error(struct http_req *req, int status, const char *message);
 void http_add_header(struct http_req *req, const char *name, const char *value);
 /* A request header, or NULL. */
 const char *http_header(struct http_req *req, const char *name);
+
+/* The body must have ended limit_ns from now (an upload route's on_request sets it): a chunk
+ * that arrives later is answered 408 and the connection closed (the route's on_free sees
+ * req->body_late and rolls back); a client that sends nothing more is closed by the
+ * sweeper shortly after. */
+void http_body_deadline(struct http_req *req, uint64_t limit_ns);
+/* From on_body: answer the response set (or 500) now, mid-body, and close the connection.
+ * libmicrohttpd 0.9.75 refuses to queue a response before the body has ended, so http.c
+ * writes this one small answer on the socket itself (best effort, never blocking). */
+void http_abort(struct http_req *req);
 
 /* Suspends the connection and queues fn on the lane flags name. Returns 0, or -1 when that
  * lane's queue is full or stopped (a 503 with Retry-After has then been set). After 0 the

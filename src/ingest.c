@@ -297,6 +297,9 @@ void ingest_on_request(struct http_req *req)
     b->stmt_timeout_ms = APP.cfg.batch_statement_timeout_ms;
     b->ttl_s = APP.cfg.idempotency_ttl_s;
     b->t0_ns = clock_mono_ns();
+    b->progress_ns = b->t0_ns;
+    b->due_ns = b->t0_ns + (uint64_t)APP.cfg.upload_timeout_s * 1000000000ull;
+    http_body_deadline(req, (uint64_t)APP.cfg.upload_timeout_s * 1000000000ull);
     b->received_epoch = (double)clock_wall_ns() / 1e9;
     dynbuf_init(&b->copy, INGEST_COPY_MAX);
     /* A stalled upload is not suspended, so MHD's per-connection timeout ends it; the
@@ -320,6 +323,8 @@ static int ingest_piece(void *ctx, const char *data, size_t len)
 {
     struct ingest *b = ctx;
     b->bytes += len;
+    if (len > 0)
+        b->progress_ns = clock_mono_ns();
     if (b->bytes > b->max_bytes) {
         if (b->phase != INGEST_REPLAYING)
             ingest_fail(b, 413, "body_too_large", "The body is larger than the maximum batch size");
@@ -405,10 +410,36 @@ int ingest_chunk_store(struct ingest *b, const char *data, size_t len)
     return 0;
 }
 
+/* A late upload: 408, and the connection closes now (http_abort); ingest_on_free rolls the
+ * transaction back and records why. */
+static bool ingest_late(struct http_req *req, struct ingest *b)
+{
+    uint64_t now = clock_mono_ns();
+    char msg[160];
+    if (now > b->due_ns)
+        snprintf(msg, sizeof msg,
+                 "The upload took longer than %ld s (RATES_UPLOAD_TIMEOUT_S); nothing was inserted",
+                 APP.cfg.upload_timeout_s);
+    else if (b->gz && now - b->progress_ns > (uint64_t)b->idle_timeout_s * 1000000000ull)
+        snprintf(msg, sizeof msg,
+                 "The gzip body decoded to no data for %ld s (RATES_UPLOAD_IDLE_TIMEOUT_S); "
+                 "nothing was inserted",
+                 b->idle_timeout_s);
+    else
+        return false;
+    ingest_fail(b, 408, "upload_timeout", msg);
+    b->outcome = BATCH_ABORTED;
+    ingest_reply(req, b);
+    http_abort(req);
+    return true;
+}
+
 void ingest_on_body(struct http_req *req, const char *data, size_t len)
 {
     struct ingest *b = req->state;
     if (!b)
+        return;
+    if (ingest_late(req, b))
         return;
     if (b->phase == INGEST_REPLAYING) {
         ingest_take(b, data, len); /* CPU only: at most max_bytes of output in all */
@@ -519,6 +550,8 @@ void ingest_on_free(struct http_req *req, bool completed)
     if (b->conn) {
         /* The client went away (or the server is stopping) with the transaction open. No
          * worker job can be running: this connection is not suspended. */
+        if (!b->message[0] && clock_mono_ns() > b->due_ns) /* the sweeper closed it */
+            ingest_fail(b, 408, "upload_timeout", "The upload took longer than its deadline");
         if (!b->message[0])
             str_copy(b->message, sizeof b->message,
                      completed ? "aborted" : "client disconnected or timed out mid-body");

@@ -62,6 +62,12 @@ struct ingest {
     /* Limits, copied from the configuration when the batch starts. */
     uint64_t max_bytes, max_rows;
     long idle_timeout_s, stmt_timeout_ms, ttl_s;
+    /* Deadlines, checked as each chunk arrives (HTTP thread): the body must end by due_ns
+     * (RATES_UPLOAD_TIMEOUT_S), and a gzip body must yield output within idle_timeout_s of
+     * the last (compressed bytes that decode to nothing, such as empty gzip members, are not
+     * progress, though each resets MHD's idle timer). progress_ns is written by the worker
+     * that decodes a chunk, read after it resumes the connection. */
+    uint64_t due_ns, progress_ns;
     /* The transaction: owned while conn != NULL. */
     struct db_conn *conn;
     bool in_tx, in_copy;
