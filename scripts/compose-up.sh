@@ -79,6 +79,9 @@ ensure_engine() {
         say "starting docker.service"
         as_root systemctl start docker && engine_answers && return 0
     fi
+    if [ -S /var/run/docker.sock ] && [ "$(id -u)" != 0 ]; then
+        die "the Docker engine at /var/run/docker.sock refuses $(id -un): run as root, or join the docker group (sudo usermod -aG docker $(id -un), then log in again)"
+    fi
     DOCKER_HOST=unix://$engine_dir/docker.sock
     export DOCKER_HOST
     private=1
