@@ -21,24 +21,16 @@ import time
 import psycopg2
 import pytest
 
+from tests.support import paths
+
 N_MAX = 999999999999  # AVG_N_MAX in src/avg.h
-
-
-def _root():
-    d = os.path.dirname(os.path.abspath(__file__))
-    while not os.path.isfile(os.path.join(d, "Makefile")):
-        parent = os.path.dirname(d)
-        assert parent != d, "no Makefile above this test"
-        d = parent
-    return d
 
 
 def _avg_check():
     """The driver beside the binary under test (build/ or build-san/), or RATES_AVG_CHECK."""
     if os.environ.get("RATES_AVG_CHECK"):
         return os.environ["RATES_AVG_CHECK"]
-    rates_bin = os.environ.get("RATES_BIN", os.path.join(_root(), "build", "ratesd"))
-    path = os.path.join(os.path.dirname(rates_bin), "tests", "avg_check")
+    path = os.path.join(os.path.dirname(paths.RATES_BIN), "tests", "avg_check")
     if not os.access(path, os.X_OK):
         pytest.fail(f"{path} is missing: make unit-bins (mk/avg.mk)")
     return path
