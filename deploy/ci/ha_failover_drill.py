@@ -14,7 +14,8 @@ Ansible HA roles on three podman hosts (deploy/ci/ha_deploy_check.sh, make ha-de
      the leader key expires (ttl), HAProxy's checks move the write port, ratesd reconnects
      (the container is killed as a whole: its etcd member too, where etcd runs beside Patroni);
   4. the killed node is started again and must come back as a replica;
-  5. every acknowledged batch is in the ledger of the final leader, once, with all its rows.
+  5. every acknowledged batch is in the ledger of the final leader, once, with all its rows,
+     read from a stable leader (tests/support/ha/verdict.py), retried across a late failover.
 Prints the write and read gap of each fault and a JSON report (also to REPORT when given);
 exits 1 on a lost or duplicated acknowledged batch, or when writes do not come back.
 Addresses only 127.0.0.1 (the published port) and the containers through `docker exec`;
@@ -28,6 +29,7 @@ import time
 
 from tests import support
 from tests.support.ha import drill  # reader, batcher, recovery, ledger check
+from tests.support.ha.verdict import LeaderReader
 from tests.support.waiting import wait_until
 
 
@@ -98,10 +100,19 @@ class Cluster:
         who = self.leader()
         if not who:
             raise RuntimeError("no leader to run SQL on")
+        return self.psql_on(who, sql, check)
+
+    def psql_on(self, who, sql, check=True):
         r = self.run(["exec", self.container(who), "runuser", "-u", "postgres", "--", "psql", "-X",
                       "-At", "-v", "ON_ERROR_STOP=1", "-d", "rates", "-c", sql],
                      check=check, timeout=60)
         return r.stdout.strip()
+
+    def verdict(self):
+        """Reads for the verdict: the same leader twice in a row (tests/support/ha/verdict.py)."""
+        return LeaderReader(self.leader, lambda who, sql: self.psql_on(who, sql),
+                            lambda who: self.psql_on(who, "SELECT pg_is_in_recovery()") != "f",
+                            interval=1.0, log=log)
 
 
 def wait_for(what, fn, timeout):
@@ -195,7 +206,7 @@ def main():
              120)
     report["rejoin_s"] = round(time.monotonic() - t_back, 2)
     report["members_after"] = c.members()
-    report["ledger"] = drill.ledger_check(c, run, recs)
+    report["ledger"] = drill.ledger_check(c.verdict(), run, recs)
     text = json.dumps(report, indent=1, sort_keys=True)
     print(text)
     if report_path:

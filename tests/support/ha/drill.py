@@ -26,6 +26,7 @@ import urllib.request
 
 from tests import support
 from tests.support import contract
+from tests.support.ha.verdict import LeaderReader
 from tests.support.paths import ROOT
 
 TOKEN_NAME, TOKEN = "drill", "drill-secret-token"
@@ -39,12 +40,14 @@ def log(msg):
 
 
 class LbDatabase:
-    """One PostgreSQL (support.PgCluster) for the lb drill: only ratesd replicas fail there."""
+    """One PostgreSQL (support.PgCluster) for the lb drill: only ratesd replicas fail there.
+    Its verdict is read like the other drills' (verdict.LeaderReader): one leader, itself."""
 
     def __init__(self):
         self.pg = support.PgCluster()
         support.create_rates_db(self.pg, "rates", load_dump=False)
         self.url = self.pg.url("rates")
+        self.verdict = LeaderReader(lambda: "pg", lambda _, sql: self.pg.psql(sql))
 
     def psql(self, sql, check=True):
         return self.pg.psql(sql, check=check)
@@ -162,7 +165,8 @@ def recovery(events, t_fault):
 
 
 def ledger_check(cluster, run, recs):
-    """Compares what the client knows with the ledger and the prices."""
+    """Compares what the client knows with the ledger and the prices. cluster.psql(sql) must
+    read from a stable leader (verdict.LeaderReader), never once through HAProxy."""
     rows = cluster.psql(
         "SELECT b.idempotency_key, b.id, b.rows, "
         "(SELECT count(*) FROM prices p WHERE p.batch_id = b.id) "
@@ -337,7 +341,7 @@ def lb_drill(workdir=None, before_s=3.0, between_s=4.0, after_s=4.0, readers=3,
         report["haproxy_status_after"] = haproxy_stats(stats_port)
         report["haproxy_sessions_per_replica"] = haproxy_stats(stats_port, "stot")
         if with_batches:
-            report.update(ledger_check(cluster, run, recs))
+            report.update(ledger_check(cluster.verdict, run, recs))
     finally:
         if haproxy:
             haproxy.terminate()

@@ -31,22 +31,13 @@ import time
 
 from tests.support.ha import drill  # writer, readers, ledger check
 from tests.support.ha import stack as stk
+from tests.support.ha.verdict import stack_reader
 from tests.support.paths import RATES_BIN
 ORIG, DEST = drill.ORIG, drill.DEST
 
 
 def log(msg):
     print(f"drill: {msg}", file=sys.stderr, flush=True)
-
-
-class Db:
-    """drill.ledger_check wants .psql(sql): on the stack's write endpoint."""
-
-    def __init__(self, s):
-        self.s = s
-
-    def psql(self, sql, check=True):
-        return self.s.psql(sql, check=check)
 
 
 def seed(s):
@@ -153,7 +144,7 @@ def finish(s, load, run, report):
     report["reads_db_endpoint"] = load.summary("db_read")
     report["batches"] = load.summary("batch")
     if load.recs:
-        report.update(drill.ledger_check(Db(s), run, load.recs))
+        report.update(drill.ledger_check(stack_reader(s), run, load.recs))
 
 
 # ---- the drills ----
@@ -248,7 +239,7 @@ def switchover_drill(s, rows=200):
         finish(s, load, run + "w", report)
         shutil.rmtree(work, ignore_errors=True)
     keys = [x["key"] for x in loads if x["exit"] == 0]
-    present = s.psql("SELECT b.idempotency_key || '|' || count(*) || '|' || "
+    present = stack_reader(s).psql("SELECT b.idempotency_key || '|' || count(*) || '|' || "
                      "(SELECT count(*) FROM prices p WHERE p.batch_id = min(b.id)) "
                      f"FROM batches b WHERE b.idempotency_key LIKE '{run}-%' "
                      "AND b.status = 'committed' GROUP BY b.idempotency_key")
@@ -459,7 +450,7 @@ def freeze_drill(s, frozen_s=None):
         s.signal(old, signal.SIGCONT)
         finish(s, load, run + "w", report)
     keys = {k for _, k in acked}
-    have = set(s.psql(f"SELECT k FROM ha_freeze WHERE k LIKE '{run}-%'").split())
+    have = set(stack_reader(s).psql(f"SELECT k FROM ha_freeze WHERE k LIKE '{run}-%'").split())
     report["direct_acked"] = len(keys)
     report["direct_acked_missing_on_new_leader"] = sorted(keys - have)[:10]
     report["direct_errors"] = sorted({f"{e[1]}: {e[2]}" for e in errors})[:5]

@@ -36,6 +36,7 @@ import time
 from tests.support.ha import drills  # the HTTP load through HAProxy and ratesd, the ledger check
 from tests.support.ha import netns
 from tests.support.ha import stack as stk
+from tests.support.ha.verdict import stack_reader
 from tests.support.paths import RATES_BIN
 
 PG_PORT, REST_PORT, ETCD_CLIENT, ETCD_PEER = 5432, 8008, 2379, 2380
@@ -359,7 +360,8 @@ def partition_round(s, net, rnd, etcd_side, isolated_s=None):
             t.join(30)
         drills.finish(s, load, run, report)
     report["http_write_rto_s"] = load.next_ack_after(t_cut)
-    on_new = set(s.psql("SELECT k FROM ha_partition", url=s.node_url(new)).split())
+    # The verdict: read from the leader once it is stable (normally `new`), like a client.
+    on_new = set(stack_reader(s).psql("SELECT k FROM ha_partition").split())
     d_acked = [a for w in direct for a in w.acked]
     d_after = [a for a in d_acked if a[1] >= t_cut]
     refuses = obs_old.first_after(t_cut, lambda role, pg: pg != "primary")
