@@ -456,8 +456,8 @@ static enum MHD_Result http_framing_each(void *cls, enum MHD_ValueKind kind, con
      * same line; for an obs-fold line it copies the NAME elsewhere and appends the
      * continuation to it ("X-A: a\r\n b" reads as "X-Ab: a"), so the value no longer follows
      * its name. Only addresses are compared; nothing outside the two strings is read.
-     * (Checked by tests/integration/httpd/test_request_bounds.py: a library that copies headers would
-     * refuse every request there.) */
+     * (Checked by tests/integration/httpd/test_request_bounds.py: a library that copies
+     * headers would refuse every request there.) */
     uintptr_t name_end = (uintptr_t)key + key_size, at = (uintptr_t)value;
     if (at <= name_end || at - name_end > HTTP_MEMORY_LIMIT)
         f->folded = true;
