@@ -330,14 +330,20 @@ int migrate_run(const char *url, long connect_timeout_s, char *err, size_t errca
                 break;
             }
             /* 55P03: lock_timeout. Another session holds a conflicting lock (a long batch):
-             * back off and retry rather than queue every reader behind us. */
-            if (strcmp(sqlstate, "55P03") != 0 || attempt >= MIGRATE_RETRIES) {
+             * back off and retry rather than queue every reader behind us. 40P01: chosen as a
+             * deadlock victim (seen on 0010 right after a dump load on a loaded machine; the
+             * error does not name the other session): the transaction was rolled back whole,
+             * so the retry starts clean. */
+            bool retry = strcmp(sqlstate, "55P03") == 0 || strcmp(sqlstate, "40P01") == 0;
+            if (!retry || attempt >= MIGRATE_RETRIES) {
                 char detail[512];
                 snprintf(detail, sizeof detail, "%s", err);
                 snprintf(err, errcap, "migration %s failed: %s", m->name, detail);
                 break;
             }
-            LOG_WARN("migrate: %s waited too long for a lock (attempt %d); retrying", m->name,
+            LOG_WARN("migrate: %s %s (attempt %d); retrying", m->name,
+                     sqlstate[0] == '4' ? "was chosen as a deadlock victim"
+                                        : "waited too long for a lock",
                      attempt);
             sleep((unsigned)attempt);
         }
