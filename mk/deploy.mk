@@ -12,17 +12,24 @@ IMAGE_CREATED      := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
 .PHONY: image push deb dist print-commit deploy-deps deploy-check ha-deploy-check compose-secrets
 # The runtime image, tagged with the version and the commit. Installs docker.io when there is no
-# docker; a daemon must answer (systemd's docker.service is started when systemd runs; CI starts
-# a private one with deploy/ci/dockerd.sh and sets DOCKER_HOST).
+# docker. The engine: DOCKER_HOST or the default socket, else the private one of make compose-up
+# when it runs ($(RATES_DOCKER_DIR)), else docker.service when systemd runs; else it says how.
+RATES_DOCKER_DIR ?= /var/lib/rates-docker
 image:
 	@command -v $(DOCKER) >/dev/null 2>&1 || sh scripts/deps.sh image
-	@$(DOCKER) info >/dev/null 2>&1 || { [ -d /run/systemd/system ] && \
-	  { systemctl start docker 2>/dev/null || sudo -n systemctl start docker 2>/dev/null; } && \
-	  $(DOCKER) info >/dev/null 2>&1; } || \
-	  { echo "make image: no Docker daemon answers$${DOCKER_HOST:+ at $$DOCKER_HOST}: start one" \
-	    "(systemctl start docker), or a private one: sh deploy/ci/dockerd.sh start DIR;" \
-	    "DOCKER_HOST=unix://DIR/docker.sock make image" >&2; exit 1; }
-	$(DOCKER) build $(DOCKER_BUILD_FLAGS) --build-arg VERSION=$(VERSION) \
+	@if ! $(DOCKER) info >/dev/null 2>&1 && [ -z "$${DOCKER_HOST:-}" ]; then \
+	   if DOCKER_HOST=unix://$(RATES_DOCKER_DIR)/docker.sock $(DOCKER) info >/dev/null 2>&1; then \
+	     export DOCKER_HOST=unix://$(RATES_DOCKER_DIR)/docker.sock; \
+	     echo "make image: on the private engine of make compose-up ($$DOCKER_HOST)"; \
+	   elif [ -d /run/systemd/system ]; then \
+	     systemctl start docker 2>/dev/null || sudo -n systemctl start docker 2>/dev/null || true; \
+	   fi; \
+	 fi; \
+	 $(DOCKER) info >/dev/null 2>&1 || \
+	   { echo "make image: no Docker engine answers$${DOCKER_HOST:+ at $$DOCKER_HOST}: start one" \
+	     "(systemctl start docker; or make compose-up, which starts a private one)," \
+	     "or set DOCKER_HOST" >&2; exit 1; }; \
+	 set -x; $(DOCKER) build $(DOCKER_BUILD_FLAGS) --build-arg VERSION=$(VERSION) \
 	  --build-arg COMMIT=$(COMMIT) --build-arg CREATED=$(IMAGE_CREATED) \
 	  -t $(IMAGE):$(VERSION) -t $(IMAGE):$(COMMIT) .
 
