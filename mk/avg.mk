@@ -1,5 +1,5 @@
 # mk/avg.mk: $(BUILD)/tests/avg_check, the driver of src/avg.c that
-# tests/integration/test_avg_exact.py compares with PostgreSQL; `make unit-bins` builds it
+# tests/integration/rates/test_avg_exact.py compares with PostgreSQL; `make unit-bins` builds it
 # (so both test.sh builds have it), `make bench-avg` prints avg_exact()'s ns per call.
 AVG_CHECK := $(BUILD)/tests/avg_check
 

@@ -20,8 +20,8 @@
  * half away from zero to the scale numeric division picks (select_div_scale: 16 significant
  * digits for these operands, 17 to 21 printed), read back as the nearest double (ties to
  * even, as float8in's strtod does). Integer arithmetic only; no allocation; thread-safe.
- * Proven (avg.c) and checked against both servers (tests/integration/test_avg_exact.py) for
- * every int64 sum and 1 <= n <= AVG_N_MAX.
+ * Proven (avg.c) and checked against both servers (tests/integration/rates/test_avg_exact.py)
+ * for every int64 sum and 1 <= n <= AVG_N_MAX.
  * Returns 0, or -1 (and leaves *avg alone) when n is outside [1, AVG_N_MAX]. */
 int avg_exact(int64_t sum, int64_t n, double *avg) WUR;
 

@@ -8,7 +8,7 @@
  *                        a line is malformed
  *   avg_check --bench [N] CPU ns per call over N (default 20,000,000) pseudo-random pairs,
  *                        and through avg_text() + strtod for scale
- * Used by tests/integration/test_avg_exact.py and `make bench-avg`. */
+ * Used by tests/integration/rates/test_avg_exact.py and `make bench-avg`. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* test_avg.c: avg_exact() and avg_text() against values PostgreSQL 15 gave for
  * (s::numeric / n)::text and float8send((s::numeric / n)::float8), with no database: the
- * table below was copied from the server; tests/integration/test_avg_exact.py compares
+ * table below was copied from the server; tests/integration/rates/test_avg_exact.py compares
  * millions more with a live server (13 and 15). */
 #include <setjmp.h>
 #include <stdarg.h>
