@@ -10,7 +10,7 @@ DIST_OUT           ?= $(BUILD)/dist
 DIST_NAME          ?= rates-$(VERSION)-$(COMMIT)
 IMAGE_CREATED      := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
-.PHONY: image push deb dist print-commit deploy-deps deploy-check ha-deploy-check compose-secrets
+.PHONY: image push deb dist print-commit deploy-deps deploy-check ha-deploy-check ha-deploy-check-pg13 compose-secrets
 # The runtime image, tagged with the version and the commit. Installs docker.io when there is no
 # docker. The engine: DOCKER_HOST or the default socket, else the private one of make compose-up
 # when it runs ($(RATES_DOCKER_DIR)), else docker.service when systemd runs; else it says how.
@@ -82,6 +82,12 @@ ha-deploy-check: deploy-deps
 	@d=$$(mktemp -d /tmp/rates-ha-deploy.XXXXXX); \
 	 sh deploy/ci/ha_deploy_check.sh $$d $$(ls $(CURDIR)/var/ha-deploy-check-deb/rates_*.deb | tail -1); rc=$$?; \
 	 sh deploy/ci/ha_deploy_check.sh --cleanup $$d; exit $$rc
+
+# The same on Debian 11 database hosts (PostgreSQL 13, production's version). make test runs it
+# only when its inputs changed since it last passed on this machine (tests/stages/deploy.sh,
+# RATES_HA_PG13); this target always runs it.
+ha-deploy-check-pg13:
+	@RATES_HA_DB_SUITE=bullseye $(MAKE) -s ha-deploy-check
 
 # The compose stack's secret files (0700 dir, 0600 files, git-ignored; deploy/compose/secrets.sh).
 compose-secrets:
