@@ -36,6 +36,13 @@ if [ "$1" = --cleanup ]; then
 fi
 dir=$1
 deb=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+mkdir -p "$dir"
+# Run alone (not from make ha-deploy-check, which installs them), say what is missing.
+for t in podman iptables-save debootstrap netavark:/usr/lib/podman/netavark; do
+    [ -x "${t#*:}" ] || command -v "${t%%:*}" >/dev/null 2>&1 && continue
+    echo "${t%%:*} is not installed: make ha-deploy-check installs it (sh scripts/deps.sh deploy)" | tee "$dir/skip"
+    exit 77
+done
 podman_env_setup "$dir"
 mkdir -p "$dir/pki"
 
