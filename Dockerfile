@@ -1,6 +1,6 @@
 # rates container image: build on Debian bookworm-slim, run on bookworm-slim with only the
 # runtime libraries. Build: `make image` (tags VERSION and the git commit), or
-#   docker build --build-arg VERSION=$(cat VERSION) --build-arg COMMIT=$(git rev-parse --short=12 HEAD) -t rates .
+#   docker build --build-arg VERSION=$(cat VERSION) --build-arg COMMIT=$(make -s print-commit) -t rates .
 # Targets: runtime (default, last stage), init (runtime libs + psql: loads the dump once, migrates),
 # dev (toolchain + inotifywait: rebuilds and restarts on source change; compose profile dev).
 ARG BASE_IMAGE=debian:bookworm-slim

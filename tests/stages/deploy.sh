@@ -27,7 +27,7 @@ PYTHON=/usr/bin/python3
 DOCKER=/usr/bin/docker
 COMPOSE=/usr/bin/docker-compose
 VERSION=$(cat VERSION 2>/dev/null || echo 0.0.0)
-COMMIT=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+COMMIT=$(make -s --no-print-directory print-commit 2>/dev/null || echo unknown) # the COMMIT file in a tarball
 export VERSION COMMIT
 
 has_part() { case " $parts " in *" $1 "*) return 0 ;; esac; return 1; }
