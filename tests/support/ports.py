@@ -1,4 +1,7 @@
-"""Loopback ports: the one free-port picker of the tests, the scripts and the HA stack."""
+"""Loopback ports: the one free-port picker of the tests, the scripts and the HA stack.
+
+`python3 -m tests.support.ports` (from the repository root) prints one free port, as
+scripts/lib.sh's free_port does (-W ignore::RuntimeWarning:runpy: quiet)."""
 import socket
 
 
@@ -26,3 +29,7 @@ def port_open(port, host="127.0.0.1"):
             return True
     except OSError:
         return False
+
+
+if __name__ == "__main__":
+    print(free_port())
