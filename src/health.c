@@ -30,7 +30,8 @@ static atomic_bool stopping;
 static pthread_t monitor;
 static bool monitor_started;
 static char *monitor_url;
-static char *monitor_read_url; /* owned; NULL: reads use monitor_url */
+static char *monitor_read_url;   /* owned; NULL: reads use monitor_url */
+static atomic_bool read_url_own; /* monitor_read_url is set (readable by /readyz's threads) */
 static long monitor_connect_timeout_s, monitor_interval_ms;
 static pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t stop_cond = PTHREAD_COND_INITIALIZER;
@@ -159,6 +160,7 @@ int health_start(const char *url, long connect_timeout_s, long interval_ms)
         monitor_read_url = strdup(ru);
         if (!monitor_read_url)
             return -1;
+        atomic_store(&read_url_own, true);
     }
     monitor_connect_timeout_s = connect_timeout_s;
     monitor_interval_ms = interval_ms;
@@ -208,6 +210,13 @@ void health_readyz(struct http_req *req)
     bool rdok = atomic_load(&read_ok);
     int have = atomic_load(&schema_version);
     int rhave = atomic_load(&read_schema_version);
+    if (!atomic_load(&read_url_own) && dbok) {
+        /* One database: writable implies readable. The monitor stores the read side a moment
+         * after the write side (a sample check runs between), and a reader in that window
+         * saw "ready" for writes but 503 for scope=read. */
+        rdok = true;
+        rhave = have;
+    }
     int need = migrate_required_version();
     bool schema_ok = dbok ? have >= need : rhave >= need;
     bool writes = !draining && dbok && have >= need;
