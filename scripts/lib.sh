@@ -13,69 +13,48 @@ as_root() {
     fi
 }
 
-# The PostgreSQL server binaries (initdb, pg_ctl, postgres) are not on PATH on Debian.
-# pg_bindir mirrors pg_bindir() in tests/support/cluster.py (the shell cannot import it; change
-# both together): pg_config's bindir when it has initdb, else the newest of PostgreSQL 17..13.
+# The repository root, for the Python support package (tests/support) behind the helpers below:
+# $root when the sourcing script set it, else the directory it was sourced from (the scripts cd
+# to the root first), else the script's parent directory.
+for rates_root in "${root:-}" "$PWD" "$(dirname "$0")/.." "$(dirname "$0")"; do
+    [ -n "$rates_root" ] && [ -f "$rates_root/tests/support/cluster.py" ] && break
+done
+rates_root=$(cd "$rates_root" && pwd)
+
+# rates_support MODULE ARGS...: runs `python3 -m tests.support.MODULE ARGS` from the repository
+# root (quiet about the module being imported by its own package first), on this machine's
+# PostgreSQL (never the tests' RATES_PG_CHROOT). Debian's /usr/bin/python3 when there: the
+# interpreter of the python3-* packages that scripts/deps.sh installs (and no shim to start).
+rates_support() {
+    module=tests.support.$1
+    shift
+    py=python3
+    [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+    (cd "$rates_root" && unset RATES_PG_CHROOT && exec "$py" -W ignore::RuntimeWarning:runpy -m "$module" "$@")
+}
+
+# The PostgreSQL server binaries (initdb, pg_ctl, postgres) are not on PATH on Debian:
+# tests/support/cluster.py's pg_bindir.
 pg_bindir() {
-    if command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ]; then
-        pg_config --bindir
-        return
-    fi
-    for v in 17 16 15 14 13; do
-        d=/usr/lib/postgresql/$v/bin
-        if [ -x "$d/initdb" ]; then
-            echo "$d"
-            return
-        fi
-    done
-    echo "rates: no PostgreSQL server binaries found (apt-get install postgresql)" >&2
-    return 1
+    rates_support cluster bindir
 }
 
-# A free TCP port on 127.0.0.1 (for the shell; Python code uses tests/support/ports.py).
+# A free TCP port on 127.0.0.1 (tests/support/ports.py).
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-# Runs a PostgreSQL server binary as the postgres user when we are root (it refuses root).
-pg_run() {
-    if [ "$(id -u)" = 0 ]; then
-        runuser -u postgres -- "$@"
-    else
-        "$@"
-    fi
+    rates_support ports
 }
 
 # pg_cluster_start DIR PORT: creates (once) and starts a cluster in DIR on 127.0.0.1:PORT,
 # with its Unix socket in DIR. Extra postgresql.conf lines may come in PG_EXTRA_CONF.
+# pg_cluster_stop DIR: stops it when it runs. Both are tests/support/cluster.py's PgDir.
 pg_cluster_start() {
-    dir=$1
-    port=$2
-    bindir=$(pg_bindir) || return 1
-    if [ "$(id -u)" = 0 ]; then
-        mkdir -p "$dir"
-        chown postgres:postgres "$dir"
-        chmod 700 "$dir"
-    fi
-    if [ ! -f "$dir/data/PG_VERSION" ]; then
-        pg_run "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
-            { cat "$dir/initdb.log" >&2; return 1; }
-        {
-            echo "listen_addresses = '127.0.0.1'"
-            echo "unix_socket_directories = '$dir'"
-            echo "max_connections = 200"
-            echo "shared_buffers = 128MB"
-            echo "${PG_EXTRA_CONF:-}"
-        } | pg_run tee -a "$dir/data/postgresql.conf" >/dev/null
-    fi
-    pg_run "$bindir/pg_ctl" -D "$dir/data" -o "-p $port" -l "$dir/postgres.log" -w -t 60 start >/dev/null ||
-        { tail -20 "$dir/postgres.log" >&2; return 1; }
+    case $1 in /*) ;; *) set -- "$PWD/$1" "$2" ;; esac
+    rates_support cluster start "$1" "$2"
 }
 
 pg_cluster_stop() {
-    bindir=$(pg_bindir) || return 1
-    [ -f "$1/data/postmaster.pid" ] && pg_run "$bindir/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null
-    return 0
+    case $1 in /*) ;; *) set -- "$PWD/$1" ;; esac
+    rates_support cluster stop "$1"
 }
 
 # bench_mix_lua MIX: a wrk script cycling over the /rates requests of MIX (lines "orig dest

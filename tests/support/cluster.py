@@ -14,10 +14,8 @@ exit codes of scripts/lib.sh's pg_cluster_start, pg_cluster_stop and pg_bindir:
 
 (-W ignore::RuntimeWarning:runpy quiets runpy's note that tests.support imported it first.)
 
-lib.sh keeps its own copy of them until `import tests.support` works without
-python3-jsonschema (tests/support/contract.py imports it), which `make up`'s packages
-(scripts/packages-build.txt) do not install; then they become wrappers of this. Until then
-pg_bindir() and PgDir are mirrored there: change both together.
+scripts/lib.sh's pg_cluster_start, pg_cluster_stop, pg_bindir and free_port call it (and
+tests.support.ports): one implementation for the tests and the scripts.
 """
 import os
 import pwd

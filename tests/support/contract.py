@@ -16,8 +16,6 @@ import os
 import re
 import threading
 
-import jsonschema
-
 from tests.support.paths import ROOT
 
 DOC_PATH = os.path.join(ROOT, "api", "openapi.json")
@@ -76,6 +74,10 @@ def _validator(key, schema):
     with _lock:
         v = _state["validators"].get(key)
         if v is None:
+            # Imported here: `make up` runs this package's cluster command line on the build
+            # packages alone (scripts/lib.sh), which do not include python3-jsonschema.
+            import jsonschema
+
             v = jsonschema.Draft202012Validator(schema)
             _state["validators"][key] = v
         return v
