@@ -45,11 +45,13 @@ def need_dump(rates_db):
         pytest.skip("no dump: set RATES_DUMP to ../shared/db/rates.sql")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ha_stack():
     """ONE Patroni + etcd + HAProxy + pgBackRest stack with 2 ratesd (tests/support/ha/stack.py),
-    shared by every HA drill of the session (synthetic data); everything it started is stopped
-    at the end, and no process or port may be left."""
+    shared by the drills of one file (ha/test_engine.py; synthetic data) and stopped after it,
+    so that it does not idle beside the partition drill's own stack on 2 cores (with it up, that
+    drill's healed node missed its 60 s rejoin bound in 3 full runs; alone it rejoined in time).
+    Everything it started is stopped, and no process or port may be left."""
     for tool in ("patroni", "etcd", "haproxy", "pgbackrest"):
         if not shutil.which(tool):
             pytest.fail(f"{tool} is not installed (make ha-deps)")
