@@ -89,15 +89,17 @@ int main(void)
     int *port_of = NULL; /* names index -> model id, filled when prices start */
     double t0 = now_s();
     while (fgets(line, sizeof line, stdin)) {
-        if (strncmp(line, "COPY public.regions", 19) == 0) {
+        /* rates-gen's COPY blocks: "COPY public.<table> (...) FROM stdin;" */
+        const char *copy = strncmp(line, "COPY public.", 12) == 0 ? line + 12 : "";
+        if (strncmp(copy, "regions ", 8) == 0) {
             section = 1;
             continue;
         }
-        if (strncmp(line, "COPY public.ports", 17) == 0) {
+        if (strncmp(copy, "ports ", 6) == 0) {
             section = 2;
             continue;
         }
-        if (strncmp(line, "COPY public.prices", 18) == 0) {
+        if (strncmp(copy, "prices ", 7) == 0) {
             section = 3;
             /* The node map: every port under itself and every region above it. */
             port_of = malloc(sizeof(int) * (size_t)nnames);
