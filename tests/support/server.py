@@ -3,6 +3,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -99,7 +100,17 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.logf.close()
+        if self.proc.returncode == 66:
+            # A sanitizer's exit code: put its report where pytest shows it (captured stderr).
+            sys.stderr.write(self._sanitizer_excerpt())
         return self.proc.returncode
+
+    def _sanitizer_excerpt(self, limit=20000):
+        t = self.log_text()
+        at = min((i for i in (t.find(m) for m in ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer",
+                                                   "ERROR: LeakSanitizer", "runtime error:")) if i >= 0),
+                 default=max(0, len(t) - limit))
+        return "ratesd sanitizer report (" + self.log + "):\n" + t[max(0, at - 200):at + limit]
 
     def log_text(self):
         try:
