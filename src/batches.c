@@ -37,13 +37,12 @@ static void batches_db_error(struct http_req *req, struct db_conn *conn, PGresul
     db_error_copy(conn, res, req->note, sizeof req->note);
     metrics_db_error();
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    /* Gone, broken, or a read-only node (a standby, a primary being demoted): retryable. */
-    if (db_conn_broken(conn) || sqlstate_unavailable(state)) {
+    /* The same map as POST /batches (sqlstate.h): gone, broken, read only, or busy (a lock
+     * or statement timeout, a deadlock) is retryable. */
+    enum sqlstate_kind k = sqlstate_classify(state, db_conn_broken(conn));
+    if (sqlstate_status(k) == 503)
         http_add_header(req, "Retry-After", "1");
-        http_respond_error(req, 503, "Database unavailable");
-    } else {
-        http_respond_error(req, 500, "Database error");
-    }
+    http_respond_error(req, sqlstate_status(k) == 503 ? 503 : 500, sqlstate_message(k));
 }
 
 /* Runs sql with parameters $1 = id and $2 = owner (NULL when owner is NULL or ""), or with

@@ -44,25 +44,29 @@ static void ingest_db_fail(struct ingest *b, const PGresult *res, const char *wh
     char msg[256];
     /* The server went away (admin shutdown, crash, failover), the link broke, or the node
      * is (being) demoted to a read-only standby: the client may retry with the same key (on
-     * the new primary). No SQLSTATE at all means a send failed on the socket. */
-    bool gone = db_conn_broken(b->conn) || !state || sqlstate_unavailable(state);
-    if (gone) {
+     * the new primary). The map is sqlstate.h's, shared with DELETE /batches/{id}. */
+    enum sqlstate_kind k = sqlstate_classify(state, db_conn_broken(b->conn));
+    switch (k) {
+    case SQLSTATE_UNAVAILABLE:
         b->retry_after = true;
-        ingest_fail(b, 503, "database_unavailable", "Database unavailable, retry later");
-    } else if (state && strcmp(state, "23505") == 0) {
+        ingest_fail(b, 503, "database_unavailable", sqlstate_message(k));
+        break;
+    case SQLSTATE_BUSY:
+        b->retry_after = true;
+        ingest_fail(b, 503, "database_busy", sqlstate_message(k));
+        break;
+    case SQLSTATE_UNIQUE:
         /* The unique index on (token, key): another request committed this key. */
         ingest_fail(b, 409, "idempotency_key_in_progress",
                     "Another request with this Idempotency-Key committed first");
-    } else if (state && strcmp(state, "23503") == 0) {
+        break;
+    case SQLSTATE_FOREIGN_KEY:
         snprintf(msg, sizeof msg, "A referenced port was removed meanwhile: %.200s", err);
         ingest_fail(b, 409, "port_removed", msg);
-    } else if (state && (strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0 ||
-                         strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)) {
-        b->retry_after = true;
-        ingest_fail(b, 503, "database_busy",
-                    "Database busy (lock or statement timeout), retry later");
-    } else {
-        ingest_fail(b, 500, "database_error", "Database error");
+        break;
+    case SQLSTATE_OTHER:
+        ingest_fail(b, 500, "database_error", sqlstate_message(k));
+        break;
     }
 }
 

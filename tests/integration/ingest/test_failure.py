@@ -178,3 +178,33 @@ def test_queue_full_abort_is_recorded_with_503(env):
         for u in ups:
             u.close()
         iu.stop_server(s)
+
+
+def test_retraction_under_lock_timeout_is_503(env):
+    """DELETE /batches/{id} maps SQLSTATEs as POST /batches does (src/sqlstate.h): a statement
+    timeout while another session holds the batch's ledger row is 503 with Retry-After, not
+    500, the batch stays committed, and the same DELETE succeeds once the lock is gone."""
+    pg = env["pg"]
+    s = iu.start_server(env["url"], RATES_BATCH_STATEMENT_TIMEOUT_MS=700)
+    try:
+        st, _, doc = iu.post(s, iu.body(iu.gen_rows(300, seed=77)))
+        assert st == 201, doc
+        bid = doc["batch_id"]
+        holder = subprocess.Popen(
+            ["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-d", DB,
+             "-c", "BEGIN", "-c", f"SELECT 1 FROM batches WHERE id = {bid} FOR UPDATE",
+             "-c", "SELECT pg_sleep(4)", "-c", "COMMIT"], stdout=subprocess.DEVNULL)
+        try:
+            time.sleep(1)
+            st, hd, b = s.request("DELETE", f"/batches/{bid}", headers=iu.AUTH)
+            assert st == 503, b
+            assert {k.lower(): v for k, v in hd.items()}.get("retry-after") == "1"
+            assert "retry later" in json.loads(b)["error"]
+            assert iu.count(pg, DB, f"batch_id = {bid}") == 300
+        finally:
+            holder.wait(timeout=30)
+        st, _, b = s.request("DELETE", f"/batches/{bid}", headers=iu.AUTH)
+        assert st == 200 and json.loads(b)["status"] == "retracted", b
+        assert iu.count(pg, DB, f"batch_id = {bid}") == 0
+    finally:
+        iu.stop_server(s)
