@@ -75,7 +75,7 @@ static uint64_t cache_listen_now_ms(void)
 static void cache_listen_serve(PGconn *pg)
 {
     uint64_t next_ping = cache_listen_now_ms() + LISTEN_PING_MS, sent_at = 0;
-    bool pending = false;
+    bool pending = false, again = false;
     while (!atomic_load(&L.stop)) {
         struct pollfd p = { .fd = PQsocket(pg), .events = POLLIN };
         int n = poll(&p, 1, LISTEN_POLL_MS);
@@ -83,16 +83,26 @@ static void cache_listen_serve(PGconn *pg)
             continue;
         if (n > 0 && PQconsumeInput(pg) != 1)
             return;
+        /* A notification is a doorbell, never data: any role that may connect can NOTIFY
+         * with any payload (a forged huge version would make every fill look stale). The
+         * version is read from the table at once; a notification that comes while a read is
+         * in flight asks for one more read after it (its commit may be newer than that
+         * read's snapshot). */
         PGnotify *note;
+        bool rung = false;
         while ((note = PQnotifies(pg)) != NULL) {
-            int64_t v = strtoll(note->extra, NULL, 10);
-            if (v > 0)
-                cache_note_version(L.cache, v);
+            rung = true;
             PQfreemem(note);
         }
         if (PQstatus(pg) != CONNECTION_OK)
             return;
         uint64_t now = cache_listen_now_ms();
+        if (rung) {
+            if (pending)
+                again = true;
+            else
+                next_ping = now;
+        }
         if (pending && !PQisBusy(pg)) {
             bool ok = true;
             PGresult *r;
@@ -106,6 +116,10 @@ static void cache_listen_serve(PGconn *pg)
             if (!ok)
                 return;
             pending = false;
+            if (again) {
+                again = false;
+                next_ping = now;
+            }
         }
         if (pending && now - sent_at > LISTEN_PONG_MS) {
             LOG_WARN("cache: listener heartbeat unanswered for %d ms", LISTEN_PONG_MS);

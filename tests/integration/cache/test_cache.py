@@ -290,3 +290,33 @@ def test_identical_misses_make_one_query(env):
     queries = metric(a, "rates_db_query_duration_seconds_count") - q0
     print(f"\n24 identical concurrent misses: {queries} database queries")
     assert 1 <= queries <= 2
+
+
+def test_forged_notify_changes_nothing(env):
+    """Any role that may connect can NOTIFY rates_data_version with any payload (PostgreSQL 13
+    lets PUBLIC connect). The listener takes a notification as a doorbell and reads the version
+    from the table, so a forged huge version neither becomes the known version nor turns every
+    fill into a stale skip: hits go on."""
+    pg, a = env["pg"], env["a"]
+    wait_live(a)
+    pg.psql("DROP ROLE IF EXISTS rates_mallory; CREATE ROLE rates_mallory LOGIN", db=DB)
+    known = metric(a, "rates_cache_data_version")
+    forged = 9_000_000_000_000_000_000
+    for payload in (str(forged), "-5", "not a number", ""):
+        pg.psql(f"NOTIFY rates_data_version, '{payload}'", db=DB, user="rates_mallory")
+    time.sleep(0.5)
+    assert metric(a, "rates_cache_data_version") == known
+    q = Q.replace(DAY, "2031-05-05")
+    a.request("GET", q)
+    hits = metric(a, "rates_cache_hits_total")
+    for _ in range(3):
+        st, _, _ = a.request("GET", q)
+        assert st == 200
+    assert metric(a, "rates_cache_hits_total") == hits + 3
+    # A real commit still reaches the other instance within the bound.
+    b = env["b"]
+    wait_live(b)
+    v0 = metric(b, "rates_cache_data_version")
+    post_row(a, 321, day="2031-05-05")
+    assert support.wait_for(lambda: metric(b, "rates_cache_data_version") > v0, STALENESS_BOUND_S * 3)
+    pg.psql("DROP ROLE rates_mallory", db=DB)
