@@ -52,7 +52,12 @@ $(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj $(BUILD)/gen/migrations_gen.c
 	@echo "  CC      $<"
 	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/gen/migrations_gen.c: $(MIGRATIONS) tools/embed_migrations.sh | $(BUILD)/obj
+# The list of migrations is a prerequisite too: a removed or renamed file (a revert, a branch
+# switch) changes no timestamp but must leave the embedded set.
+$(BUILD)/gen/migrations.list: FORCE | $(BUILD)/obj
+	@echo "$(MIGRATIONS)" | cmp -s - $@ 2>/dev/null || echo "$(MIGRATIONS)" > $@
+
+$(BUILD)/gen/migrations_gen.c: $(MIGRATIONS) $(BUILD)/gen/migrations.list tools/embed_migrations.sh | $(BUILD)/obj
 	@sh tools/embed_migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
 
 # Objects that print the version or commit are rebuilt when either changes.
