@@ -144,7 +144,7 @@ static const struct opt_def opts[] = {
       "Batches in progress on this instance; one more gets 503 with Retry-After." },
     { "global_concurrent_batches", "RATES_GLOBAL_CONCURRENT_BATCHES", "--global-concurrent-batches",
       OPT_INT, 1, 10000, "8", 0, OFF(global_concurrent_batches), NULL,
-      "Batches in progress across all instances (advisory-lock slots in PostgreSQL)." },
+      "Batches in progress across all instances (slot rows locked in PostgreSQL)." },
     { "upload_idle_timeout_s", "RATES_UPLOAD_IDLE_TIMEOUT_S", "--upload-idle-timeout-s", OPT_INT, 1,
       86400, "30", 0, OFF(upload_idle_timeout_s), NULL,
       "A batch upload that sends nothing for this long is rolled back." },

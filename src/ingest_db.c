@@ -31,7 +31,6 @@
 #include "portset.h"
 #include "sqlstate.h"
 
-#define INGEST_SLOT_CLASS 72730002 /* advisory lock (class, slot) of the global slots */
 #define INGEST_SORT_MEM "64MB"     /* work_mem of the sorted INSERT (PostgreSQL side) */
 
 static void ingest_db_fail(struct ingest *b, const PGresult *res, const char *what)
@@ -94,22 +93,19 @@ static int ingest_db_run(struct ingest *b, const char *sql, int nparams, const c
     return res ? 0 : -1;
 }
 
+/* The idempotency key's advisory lock is session-level: released here. The slot is a row
+ * lock of the transaction: gone with its commit or rollback. */
 static void ingest_db_unlock(struct ingest *b)
 {
-    if (!b->conn || db_conn_broken(b->conn) || (!b->slot && !b->key_locked))
+    b->slot = 0;
+    if (!b->conn || db_conn_broken(b->conn) || !b->key_locked)
         return;
-    char sql[160];
-    snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(%d, %d), pg_advisory_unlock(%lld)",
-             INGEST_SLOT_CLASS, b->slot, (long long)b->key_lock);
-    if (!b->slot)
-        snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(%lld)", (long long)b->key_lock);
-    else if (!b->key_locked)
-        snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(%d, %d)", INGEST_SLOT_CLASS, b->slot);
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(%lld)", (long long)b->key_lock);
     PGresult *res = PQexec(b->conn->pg, sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        db_conn_discard(b->conn); /* closing the session releases them */
+        db_conn_discard(b->conn); /* closing the session releases it */
     PQclear(res);
-    b->slot = 0;
     b->key_locked = false;
 }
 
@@ -150,16 +146,18 @@ static int ingest_db_find_replay(struct ingest *b)
     return found;
 }
 
+/* One of the global slots: a row of public.ingest_slots locked in this batch's transaction
+ * (migration 0014; released by its commit or rollback). Called right after BEGIN. */
 static int ingest_db_take_slot(struct ingest *b)
 {
-    char sql[192];
-    snprintf(sql, sizeof sql,
-             "SELECT s FROM generate_series(1, %ld) s WHERE pg_try_advisory_lock(%d, s) LIMIT 1",
-             APP.cfg.global_concurrent_batches, INGEST_SLOT_CLASS);
-    PGresult *res = ingest_db_exec(b, sql, 0, NULL, PGRES_TUPLES_OK, "slot");
+    char n[24];
+    snprintf(n, sizeof n, "%ld", APP.cfg.global_concurrent_batches);
+    const char *p[1] = { n };
+    PGresult *res = ingest_db_exec(b, "SELECT public.ingest_take_slot($1::integer)", 1, p,
+                                   PGRES_TUPLES_OK, "slot");
     if (!res)
         return -1;
-    if (PQntuples(res) == 0) {
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
         PQclear(res);
         b->retry_after = true;
         ingest_fail(b, 503, "too_many_batches",
@@ -186,6 +184,8 @@ static int ingest_db_open(struct ingest *b)
     if (ingest_db_run(b, sql, 0, NULL, "begin") != 0)
         return -1;
     b->in_tx = true;
+    if (ingest_db_take_slot(b) != 0)
+        return -1;
     res = ingest_db_exec(b, "SELECT code FROM public.ports", 0, NULL, PGRES_TUPLES_OK, "ports");
     if (!res)
         return -1;
@@ -251,7 +251,7 @@ int ingest_db_begin(struct ingest *b)
             return INGEST_BEGIN_REPLAY;
         }
     }
-    if (ingest_db_take_slot(b) != 0 || ingest_db_open(b) != 0)
+    if (ingest_db_open(b) != 0)
         goto fail;
     return INGEST_BEGIN_COPY;
 fail:

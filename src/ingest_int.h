@@ -57,7 +57,7 @@ struct ingest {
     char key[INGEST_KEY_MAX + 1]; /* Idempotency-Key, "" when none */
     int64_t key_lock;             /* advisory lock id of (token, key) */
     bool key_locked;
-    int slot; /* global slot held (advisory lock), 0 when none */
+    int slot; /* global slot held (a row lock of the transaction), 0 when none */
     char request_id[72];
     /* Limits, copied from the configuration when the batch starts. */
     uint64_t max_bytes, max_rows;

@@ -1,5 +1,6 @@
 """POST /batches admission and limits: 401/403/400/413/415/503 (instance and global)."""
 import json
+import subprocess
 
 import pytest
 
@@ -97,8 +98,10 @@ def _hold(s, key=None):
 
 def test_503_instance_and_global_capacity(env):
     pg, s = env["pg"], env["server"]
-    slot_locks = ("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                  "AND classid = 72730002")
+    # A batch holding a slot has locked a row of ingest_slots (migration 0014): its
+    # transaction holds RowShareLock on the table until it ends.
+    slot_locks = ("SELECT count(*) FROM pg_locks WHERE relation = 'ingest_slots'::regclass "
+                  "AND mode = 'RowShareLock' AND granted")
     def in_flight():
         text = s.request("GET", "/metrics")[2].decode()
         return int(next(l.split()[1] for l in text.splitlines()
@@ -126,3 +129,29 @@ def test_503_instance_and_global_capacity(env):
     assert support.wait_for(lambda: pg.psql(slot_locks, db=DB) == "0")
     st, _, doc = iu.post(s, iu.body(iu.gen_rows(3)))
     assert st == 201, doc
+
+
+def test_slot_squatting_by_another_role_refuses_nothing(env):
+    """Another login role (PostgreSQL 13 lets PUBLIC connect) holding every advisory lock the
+    old slots used, (72730002, 1..8), and trying the slot rows itself, cannot stop batches:
+    the slots are rows it may neither lock nor take through the function."""
+    pg, s = env["pg"], env["server"]
+    pg.psql("DROP ROLE IF EXISTS rates_squatter; CREATE ROLE rates_squatter LOGIN", db=DB)
+    cmd = ["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "rates_squatter",
+           "-d", DB]
+    for stmt in ("SELECT 1 FROM ingest_slots FOR UPDATE", "SELECT ingest_take_slot(8)"):
+        r = subprocess.run(cmd + ["-c", stmt], capture_output=True, text=True)
+        assert r.returncode != 0 and "permission denied" in r.stderr, r.stdout + r.stderr
+    holder = subprocess.Popen(cmd + ["-c", "SELECT count(pg_advisory_lock(72730002, s)) FROM "
+                                           "generate_series(1, 8) s",
+                                     "-c", "SELECT pg_sleep(8)"], stdout=subprocess.DEVNULL)
+    try:
+        assert support.wait_for(lambda: pg.psql(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 72730002",
+            db=DB) == "8", 10)
+        st, _, doc = iu.post(s, iu.body(iu.gen_rows(50, seed=123)))
+        assert st == 201, doc
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        pg.psql("DROP ROLE rates_squatter", db=DB)
