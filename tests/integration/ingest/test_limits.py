@@ -155,3 +155,32 @@ def test_slot_squatting_by_another_role_refuses_nothing(env):
         holder.kill()
         holder.wait(timeout=10)
         pg.psql("DROP ROLE rates_squatter", db=DB)
+
+
+def test_aggregate_lock_squatting_blocks_no_writer(env):
+    """The aggregate's lock (writers share it, the node-map refresh and the rebuild take it
+    alone) is a row of rates_locks since migration 0015, not the advisory lock 72730015:
+    another login role holding that advisory lock exclusively no longer stalls every writer,
+    and it may not lock the row."""
+    pg, s = env["pg"], env["server"]
+    pg.psql("DROP ROLE IF EXISTS rates_squatter2; CREATE ROLE rates_squatter2 LOGIN", db=DB)
+    cmd = ["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "rates_squatter2",
+           "-d", DB]
+    r = subprocess.run(cmd + ["-c", "SELECT 1 FROM rates_locks FOR UPDATE"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "permission denied" in r.stderr, r.stdout + r.stderr
+    holder = subprocess.Popen(cmd + ["-c", "SELECT pg_advisory_lock(72730015)",
+                                     "-c", "SELECT pg_sleep(8)"], stdout=subprocess.DEVNULL)
+    try:
+        assert support.wait_for(lambda: pg.psql(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 72730015 "
+            "AND mode = 'ExclusiveLock' AND granted", db=DB) == "1", 10)
+        st, _, doc = iu.post(s, iu.body(iu.gen_rows(50, seed=321)), timeout=6)
+        assert st == 201, doc
+        # A plain SQL writer as the owner goes through the same trigger.
+        pg.psql(f"INSERT INTO prices (orig_code, dest_code, day, price) VALUES "
+                f"('{iu.PORTS[0]}', '{iu.PORTS[1]}', '2033-01-01', 10)", db=DB)
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        pg.psql("DROP ROLE rates_squatter2", db=DB)
