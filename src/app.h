@@ -8,7 +8,8 @@ struct db_pool;
 struct http_server;
 
 struct app {
-    struct config cfg;          /* read-only after start, except fields reloaded on SIGHUP */
+    struct config cfg;          /* read-only after start; SIGHUP (reload.c) applies log_level
+                                 * and ingest_tokens to their modules, never writes here */
     struct db_pool *pool;       /* primary, batch lanes: ingest transactions and retractions
                                  * (RATES_POOL_SIZE - RATES_WORKERS connections) */
     struct db_pool *query_pool; /* primary, read lane: ledger GETs, primary reads
