@@ -31,7 +31,7 @@
 #include "portset.h"
 #include "sqlstate.h"
 
-#define INGEST_SORT_MEM "64MB"     /* work_mem of the sorted INSERT (PostgreSQL side) */
+#define INGEST_SORT_MEM "64MB" /* work_mem of the sorted INSERT (PostgreSQL side) */
 
 static void ingest_db_fail(struct ingest *b, const PGresult *res, const char *what)
 {

@@ -30,8 +30,8 @@ static inline enum sqlstate_kind sqlstate_classify(const char *state, bool broke
 {
     if (broken || !state || sqlstate_unavailable(state))
         return SQLSTATE_UNAVAILABLE;
-    if (strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0 ||
-        strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+    if (strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0 || strcmp(state, "40001") == 0 ||
+        strcmp(state, "40P01") == 0)
         return SQLSTATE_BUSY;
     if (strcmp(state, "23505") == 0)
         return SQLSTATE_UNIQUE;
@@ -44,9 +44,7 @@ static inline enum sqlstate_kind sqlstate_classify(const char *state, bool broke
  * 500 elsewhere. */
 static inline int sqlstate_status(enum sqlstate_kind k)
 {
-    return k == SQLSTATE_UNAVAILABLE || k == SQLSTATE_BUSY ? 503
-           : k == SQLSTATE_OTHER                           ? 500
-                                                           : 409;
+    return k == SQLSTATE_UNAVAILABLE || k == SQLSTATE_BUSY ? 503 : k == SQLSTATE_OTHER ? 500 : 409;
 }
 
 static inline const char *sqlstate_message(enum sqlstate_kind k)

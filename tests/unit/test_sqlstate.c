@@ -29,7 +29,7 @@ static const struct {
     { "23503", false, SQLSTATE_FOREIGN_KEY, 409 },
     { "42501", false, SQLSTATE_OTHER, 500 }, /* insufficient privilege: our bug, not retryable */
     { "22P02", false, SQLSTATE_OTHER, 500 },
-    { "57", false, SQLSTATE_OTHER, 500 },    /* truncated: not a prefix match on 57P */
+    { "57", false, SQLSTATE_OTHER, 500 }, /* truncated: not a prefix match on 57P */
 };
 
 static void test_map(void **state)
