@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "statemove.h"
 #include "deadline.h"
 #include "dynbuf.h"
 #include "listen.h"
@@ -57,6 +58,12 @@ struct http_listener {
 };
 static struct http_listener listener_pub, listener_admin;
 
+static const char *const http_state_names[HTTP_REQ_STATE_COUNT] = {
+    [HTTP_REQ_ACCEPTED] = "ACCEPTED",   [HTTP_REQ_ROUTED] = "ROUTED",
+    [HTTP_REQ_REQUESTED] = "REQUESTED", [HTTP_REQ_BODY_ENDED] = "BODY_ENDED",
+    [HTTP_REQ_DEFERRED] = "DEFERRED",   [HTTP_REQ_RESPONDED] = "RESPONDED",
+};
+
 /* Allowed moves of the request life cycle (enum http_req_state), from row to column. */
 static const bool http_moves[HTTP_REQ_STATE_COUNT][HTTP_REQ_STATE_COUNT] = {
     [HTTP_REQ_ACCEPTED] = { [HTTP_REQ_ROUTED] = true, [HTTP_REQ_RESPONDED] = true },
@@ -77,11 +84,9 @@ bool http_req_set_state(struct http_req *req, enum http_req_state to)
 {
     enum http_req_state from = req->state_;
     if (to >= HTTP_REQ_STATE_COUNT || !http_moves[from][to]) {
-        LOG_ERROR("http: illegal request state move %d -> %d (%s)", (int)from, (int)to,
-                  req->request_id);
-#if defined(__SANITIZE_ADDRESS__)
-        abort();
-#endif
+        statemove_refuse(MACHINE_HTTP, http_state_names[from],
+                         to < HTTP_REQ_STATE_COUNT ? http_state_names[to] : "(out of range)",
+                         req->request_id);
         return false;
     }
     req->state_ = to;

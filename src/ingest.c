@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "portset.h"
 #include "rates_limits.h"
+#include "statemove.h"
 
 #define INGEST_COPY_MAX (512 * 1024)
 
@@ -51,9 +52,10 @@ void ingest_set_phase(struct ingest *b, enum ingest_phase to)
     };
     if (b->phase == to)
         return;
-    if (!(allowed[b->phase] & (1u << to)))
-        LOG_ERROR("batch %s: bad transition %s -> %s", b->request_id, phase_names[b->phase],
-                  phase_names[to]);
+    if (!(allowed[b->phase] & (1u << to))) {
+        statemove_refuse(MACHINE_INGEST, phase_names[b->phase], phase_names[to], b->request_id);
+        return;
+    }
     LOG_DEBUG("batch %s: %s -> %s", b->request_id, phase_names[b->phase], phase_names[to]);
     b->phase = to;
 }

@@ -184,6 +184,20 @@ void metrics_deadline_closed(bool head)
     atomic_fetch_add(&deadline_closed[head], 1);
 }
 
+static atomic_uint_fast64_t illegal_moves[MACHINE_COUNT];
+
+const char *metrics_machine_name(int machine)
+{
+    static const char *const names[MACHINE_COUNT] = { "http", "ingest" };
+    return machine >= 0 && machine < MACHINE_COUNT ? names[machine] : "other";
+}
+
+void metrics_illegal_state_move(int machine)
+{
+    if (machine >= 0 && machine < MACHINE_COUNT)
+        atomic_fetch_add(&illegal_moves[machine], 1);
+}
+
 void metrics_batch_done(int outcome, uint64_t rows, uint64_t bytes, uint64_t duration_ns)
 {
     if (outcome < 0 || outcome >= BATCH_OUTCOME_COUNT)
@@ -441,6 +455,12 @@ int metrics_render(struct dynbuf *o)
                         (unsigned long long)atomic_load(&deadline_closed[0]));
     rc |= render_lanes(o);
     rc |= render_pools(o);
+    rc |= render_head(o, "rates_illegal_state_moves_total", "counter",
+                      "State machine moves refused as illegal, by machine (0 unless a bug).");
+    for (int m = 0; m < MACHINE_COUNT; m++)
+        rc |= dynbuf_printf(o, "rates_illegal_state_moves_total{machine=\"%s\"} %llu\n",
+                            metrics_machine_name(m),
+                            (unsigned long long)atomic_load(&illegal_moves[m]));
     rc |= render_head(o, "rates_db_query_duration_seconds", "histogram",
                       "Duration of read queries at the database.");
     rc |= render_hist(o, "rates_db_query_duration_seconds", "", &db_query_hist);

@@ -67,6 +67,11 @@ void metrics_set_cache(struct cache *c);
 void metrics_cache_not_modified(void);
 void metrics_cache_reread(void);
 
+/* State machines whose illegal moves are refused and counted (src/statemove.c). */
+enum metrics_machine { MACHINE_HTTP = 0, MACHINE_INGEST, MACHINE_COUNT };
+const char *metrics_machine_name(int machine);
+void metrics_illegal_state_move(int machine);
+
 int metrics_render(struct dynbuf *out) WUR;
 
 #endif
