@@ -14,8 +14,9 @@
  * Timeouts: statement_timeout is 0 for the COPY (a slow but live stream is not killed; the
  * idle-upload timeout ends a stalled one); the set-wise INSERT (with its trigger), the ledger
  * and the commit run under the batch statement timeout, and lock_timeout bounds every lock
- * wait of the batch. Advisory locks are session-level and are released explicitly
- * before the connection returns to the pool (a crash releases them with the session). */
+ * wait of the batch. The idempotency key's advisory lock is session-level and released
+ * explicitly before the connection returns to the pool (a crash releases it with the
+ * session); the global slot is a row lock of the transaction (migration 0014). */
 #include "ingest_int.h"
 
 #include <stdio.h>
@@ -31,7 +32,8 @@
 #include "portset.h"
 #include "sqlstate.h"
 
-#define INGEST_SORT_MEM "64MB" /* work_mem of the sorted INSERT (PostgreSQL side) */
+#define INGEST_SORT_MEM \
+    "64MB" /* work_mem of the set-wise INSERT and its trigger (PostgreSQL side) */
 
 static void ingest_db_fail(struct ingest *b, const PGresult *res, const char *what)
 {

@@ -3,8 +3,8 @@
  *
  * Life of a batch (one function, ingest_set_phase, changes it):
  *   BEGIN            headers accepted; a worker acquires the batch's own pooled connection,
- *                    takes a global slot and the idempotency lock, opens the transaction and
- *                    starts COPY.
+ *                    takes the idempotency lock, opens the transaction, locks a global slot
+ *                    row in it and starts COPY.
  *   COPYING          each body chunk is copied and parsed on a worker; valid rows go to COPY.
  *   REPLAYING        the key names a committed batch: the body is only hashed.
  *   FAILED_DRAINING  the answer is decided (413, 422, 409, 503...); the transaction has been
@@ -116,8 +116,8 @@ int ingest_chunk_store(struct ingest *b, const char *data, size_t len) WUR;
 
 /* ingest_db.c: every call runs on a worker thread (they block on libpq). */
 enum { INGEST_BEGIN_COPY = 0, INGEST_BEGIN_REPLAY = 1, INGEST_BEGIN_FAILED = -1 };
-/* Acquires the connection, slot, key lock; finds a replay or opens the transaction and
- * starts COPY. On INGEST_BEGIN_FAILED the failure is recorded and nothing is held. */
+/* Acquires the connection and the key lock; finds a replay, or opens the transaction, takes a
+ * slot in it and starts COPY. On INGEST_BEGIN_FAILED the failure is recorded and nothing is held. */
 int ingest_db_begin(struct ingest *b);
 /* The parser's row callback: checks codes, appends the row to the COPY data. */
 int ingest_db_row(void *ctx, const struct rowparse_row *row);
