@@ -2,6 +2,8 @@
  * The threading model is explained in http.h. */
 #include "http.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdatomic.h>
@@ -10,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -49,6 +52,8 @@ struct http_server {
     atomic_long pub_conns; /* open connections on the public listener */
     long max_connections;  /* soft limit: beyond it, a 503 and the connection closes */
     bool quiesced;
+    int retired[2]; /* owned: numbers of quiesced listeners, closed after the daemons stop */
+    int retired_count;
 };
 
 /* The admin daemon's cls points here so the handler knows which listener it serves. */
@@ -902,14 +907,35 @@ bool http_server_draining(const struct http_server *srv)
     return atomic_load(&srv->draining);
 }
 
-int http_server_stop_accepting(struct http_server *srv)
+/* Retires a quiesced listening socket without freeing its number. MHD 0.9.75's worker
+ * threads may still name that number in epoll_ctl after MHD_quiesce_daemon returns (a worker
+ * can re-add the listener it has not yet seen quiesced, then remove it): a closed number makes
+ * them panic on EBADF, a reused one touches another file. So an eventfd takes the number over:
+ * dup3 drops our reference to the socket at once (a socket nobody else holds refuses new
+ * connections now, not when the shutdown ends), epoll_ctl on the number stays harmless, and
+ * the number is closed only after MHD_stop_daemon has joined the workers. */
+static void http_retire_listener(struct http_server *srv, int fd)
+{
+    if (fd < 0 || srv->retired_count >= (int)(sizeof srv->retired / sizeof srv->retired[0]))
+        return;
+    int ph = eventfd(0, EFD_CLOEXEC);
+    if (ph >= 0) {
+        if (dup3(ph, fd, O_CLOEXEC) < 0)
+            LOG_WARN("cannot retire listener %d: %s; it closes at stop", fd, strerror(errno));
+        close(ph);
+    }
+    srv->retired[srv->retired_count++] = fd;
+}
+
+void http_server_stop_accepting(struct http_server *srv)
 {
     if (srv->quiesced)
-        return -1;
+        return;
     srv->quiesced = true;
     MHD_socket fd = MHD_quiesce_daemon(srv->pub);
     srv->pub_fd = -1;
-    return fd;
+    if (fd != MHD_INVALID_SOCKET)
+        http_retire_listener(srv, fd);
 }
 
 int http_server_listen_fd(const struct http_server *srv)
@@ -925,13 +951,11 @@ long http_server_inflight(const struct http_server *srv)
 void http_server_stop(struct http_server *srv)
 {
     /* 1. Neither listener accepts any more (the public one may be quiesced already). */
-    int fd = http_server_stop_accepting(srv);
-    if (fd >= 0)
-        close(fd);
+    http_server_stop_accepting(srv);
     if (srv->admin) {
         MHD_socket afd = MHD_quiesce_daemon(srv->admin);
         if (afd != MHD_INVALID_SOCKET)
-            close(afd);
+            http_retire_listener(srv, afd);
         srv->admin_fd = -1;
     }
     /* 2. The lanes refuse new jobs (a late request gets 503, the daemons still run to send
@@ -942,6 +966,8 @@ void http_server_stop(struct http_server *srv)
     if (srv->admin)
         MHD_stop_daemon(srv->admin);
     MHD_stop_daemon(srv->pub);
+    for (int i = 0; i < srv->retired_count; i++)
+        close(srv->retired[i]); /* no worker names these numbers any more */
     /* 4. No request can reach a lane any more: free them. */
     for (int l = 0; l < LANE_COUNT; l++)
         workers_free(srv->lanes[l]);

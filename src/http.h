@@ -180,8 +180,9 @@ void http_server_set_closing(struct http_server *srv);
 long http_server_connections(const struct http_server *srv);
 /* The admin listening socket, or -1. */
 int http_server_admin_fd(const struct http_server *srv);
-/* Stops accepting new connections on the public listener (quiesce). Returns its fd, or -1. */
-int http_server_stop_accepting(struct http_server *srv);
+/* Stops accepting new connections on the public listener (quiesce). The server drops its
+ * reference to the socket now and frees the descriptor number in http_server_stop. */
+void http_server_stop_accepting(struct http_server *srv);
 /* Requests and batches still in progress. */
 long http_server_inflight(const struct http_server *srv);
 /* Stops everything, in an order that never touches freed memory: both listeners stop

@@ -93,9 +93,7 @@ static int main_shutdown(sigset_t *sigs, enum main_stop_mode mode)
     for (;;) {
         double el = main_elapsed_s(t0);
         if (accepting && el >= (double)delay_s) {
-            int fd = http_server_stop_accepting(APP.srv);
-            if (fd >= 0)
-                close(fd);
+            http_server_stop_accepting(APP.srv);
             accepting = false;
             LOG_INFO("shutdown: stopped accepting after %.3f s; %ld requests in flight, %ld "
                      "connections open",
