@@ -138,9 +138,10 @@ def test_planned_switchover(ha_stack):
     assert rep["loader"]["lost"] == [] and rep["loader"]["duplicated"] == [], rep["loader"]
     assert rep["batches_lost"] == 0 and rep["batches_duplicated"] == 0, rep
     assert rep["reads_http"]["failed"] == 0, rep["reads_http"]
-    # The goal is 3 s; measured 3.9-4.2 s here (docs/high-availability.md): the bound
-    # catches a regression, the figure is printed.
-    assert rep["write_pause_s"] is not None and rep["write_pause_s"] <= 4, rep  # goal 3 s
+    # The bound is the RTO docs/high-availability.md promises for a switchover (5 s); the goal
+    # is 3 s and the figure is printed. Measured 2.4-2.9 s idle, 4.35 s once in CI on two busy
+    # cores (patronictl itself took 8.4 s there), so a 4 s bound failed a correct switchover.
+    assert rep["write_pause_s"] is not None and rep["write_pause_s"] <= 5, rep  # promise
 
 
 def test_etcd_member_loss(ha_stack):
