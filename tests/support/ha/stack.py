@@ -239,6 +239,12 @@ class Stack:
                        # Raft heartbeats 150 ms, election after 1.5 s: above scheduling
                        # hiccups on two busy cores, well below Patroni's retry_timeout.
                        "--heartbeat-interval", "150", "--election-timeout", "1500",
+                       # Pre-vote: a member cut off by a partition cannot raise its term, so
+                       # on heal it follows the current raft leader at the next heartbeat
+                       # instead of forcing an election. Without it the healed member served
+                       # Patroni a stale v2 read for ~4 s (Patroni's reads are not quorum
+                       # reads): the new leader saw the old one as lock owner and demoted.
+                       "--pre-vote=true",
                        # Patroni uses the v2 API (deploy/patroni/patroni.yml.tpl: its leader
                        # update is a compare-and-swap, which fences a resumed frozen primary).
                        "--enable-v2=true",
