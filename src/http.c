@@ -24,6 +24,7 @@
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
+#include "mhdlog.h"
 #include "reqid.h"
 #include "workers.h"
 
@@ -769,11 +770,10 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n > 0 && msg[n - 1] == '\n')
         msg[--n] = '\0';
-    /* Requests MHD refuses itself (request line or headers over the memory limit: 414, 431;
-     * malformed: 400) never reach a route: count them here. */
-    const char *code = strstr(msg, "HTTP response code is ");
-    if (code)
-        metrics_request_done(ROUTE_OTHER, atoi(code + 22), 0);
+    /* Requests MHD refuses itself never reach a route: count them here (src/mhdlog.h). */
+    int status = mhdlog_refusal_status(msg);
+    if (status)
+        metrics_request_done(ROUTE_OTHER, status, 0);
     log_write(LOG_LVL_DEBUG, NULL, "http: %s", msg);
 }
 

@@ -179,6 +179,11 @@ void metrics_connection_refused(void)
 {
     atomic_fetch_add(&connections_refused, 1);
 }
+static atomic_int refusal_log_ok = 1;
+void metrics_set_refusal_log_ok(bool ok)
+{
+    atomic_store(&refusal_log_ok, ok ? 1 : 0);
+}
 void metrics_deadline_closed(bool head)
 {
     atomic_fetch_add(&deadline_closed[head], 1);
@@ -441,6 +446,9 @@ int metrics_render(struct dynbuf *o)
                         "rates_http_connections{listener=\"public\"} %ld\n"
                         "rates_http_connections{listener=\"admin\"} %ld\n",
                         atomic_load(&connections[0]), atomic_load(&connections[1]));
+    rc |= render_head(o, "rates_http_refusal_log_ok", "gauge",
+                      "1 when libmicrohttpd's own refusals (400, 414, 431) can be counted.");
+    rc |= dynbuf_printf(o, "rates_http_refusal_log_ok %d\n", atomic_load(&refusal_log_ok));
     rc |= render_head(o, "rates_http_connections_refused_total", "counter",
                       "Connections answered 503 because the connection limit was reached.");
     rc |= dynbuf_printf(o, "rates_http_connections_refused_total %llu\n",

@@ -58,6 +58,9 @@ void metrics_batch_inflight_add(int delta);
 /* Open HTTP connections per listener, and connections refused over the soft limit. */
 void metrics_connections_add(bool admin, int delta);
 void metrics_connection_refused(void);
+/* Whether the start-up self-check found libmicrohttpd's refusal log lines readable
+ * (src/mhdlog.h): if not, requests it refuses itself are not counted. */
+void metrics_set_refusal_log_ok(bool ok);
 /* A connection closed by src/deadline.c: late in its request head, or in its response. */
 void metrics_deadline_closed(bool head);
 /* Appends the whole exposition in the Prometheus text format 0.0.4. */

@@ -80,6 +80,8 @@ def test_slowloris_and_oversized(slowloris_server, need_dump):
         _, m = ops.metrics(s.admin_port)
         assert m['rates_http_requests_total{route="other",status="431"}'] >= 2
         assert m['rates_http_requests_total{route="other",status="414"}'] >= 2
+        # They are counted from libmicrohttpd's log text, checked at start (src/mhdlog.h).
+        assert m["rates_http_refusal_log_ok"] == 1, m
         # The per-address limit kept the attacker to 30 connections.
         assert m['rates_http_connections{listener="public"}'] <= 31, m
         print(f"slowloris: {stats}, worst normal latency {worst * 1000:.1f} ms")
