@@ -1,16 +1,18 @@
 """Ingestion benchmark (issue 3): the same generated CSVs loaded
   (a) through POST /batches into the migrated schema, the service connected as rates_app
-      (since issue 15: no route index, the daily aggregate kept by the statement trigger);
+      (since issue 26: no route index, one grouped append to the change log per statement;
+      the daily aggregate is folded afterwards, off the commit path: the time from the 201
+      to an empty change log is printed as the fold's, and the next run starts after it);
   (b) with psql \\copy in one transaction into prices as the dump defines it (two foreign
       keys) plus the route index of migration 0002: the naive way;
   (c) with psql \\copy into a bare table with the same columns: the COPY limit.
   (d) with psql \\copy into a table with the same columns and only the route index: the
       limit of any design that keeps the route index (which /rates needs).
-  (e) with psql \\copy straight into the migrated prices (integrity trigger, data version, BRIN
-      by batch) with the aggregate trigger disabled, rolled back: the floor of the integrity
-      machinery alone, so (e)/(c) bounds what any cheaper aggregate could give (issue 15);
+  (e) with psql \\copy straight into the migrated prices (integrity trigger, BRIN by batch)
+      with the change-log trigger disabled, rolled back: the floor of the integrity machinery
+      alone, so (e)/(c) bounds what any cheaper log could give (issue 15);
   (f) the same COPY straight into prices with every trigger (the integrity checks and the
-      aggregate from the COPY's transition tables), rolled back: no staging table (issue 15).
+      change log from the COPY's transition table), rolled back: no staging table.
 On a throwaway cluster with fsync, synchronous_commit and full_page_writes ON. Sizes run in
 order; within a size the three ways alternate, three rounds; the median counts. Prints rows/s,
 the ratios and the server's peak RSS growth (VmHWM) across the largest batches."""
@@ -80,11 +82,21 @@ def run_copy(pg, db, table, path):
     return time.perf_counter() - t0
 
 
+def wait_folded(pg, db, bound_s=900):
+    """Seconds until the service's background fold has emptied the change log."""
+    t0 = time.perf_counter()
+    while pg.psql("SELECT count(*) FROM public.rates_changes", db=db) != "0":
+        if time.perf_counter() - t0 > bound_s:
+            raise RuntimeError(f"the fold did not empty the change log in {bound_s} s")
+        time.sleep(0.05)
+    return time.perf_counter() - t0
+
+
 def run_direct(pg, db, path, aggregate):
     """(e) and (f): a COPY straight into the migrated prices, without (e) or with (f) the
-    aggregate's trigger, in a transaction that is rolled back (the aggregate stays right for
+    change-log trigger, in a transaction that is rolled back (the aggregate stays right for
     (a)). Both run at the 64 MB work_mem that the service sets for its batch INSERT."""
-    pre = [] if aggregate else ["-c", "ALTER TABLE public.prices DISABLE TRIGGER prices_daily_insert"]
+    pre = [] if aggregate else ["-c", "ALTER TABLE public.prices DISABLE TRIGGER zz_changes_insert"]
     t0 = time.perf_counter()
     subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
                     "-p", str(pg.port), "-U", "postgres", "-d", db, "-c", "BEGIN", "-c",
@@ -117,7 +129,7 @@ def main():
         codes = pg.psql("SELECT code FROM ports ORDER BY code LIMIT 60", db="bench_a").split("\n")
         server = support.Server(pg.url("bench_a", user="rates_app"),
                                 env={"RATES_INGEST_TOKENS": f"bench:{TOKEN}",
-                                     "RATES_LOG_LEVEL": "warn"})
+                                     "RATES_LOG_LEVEL": "warn", "RATES_FOLD_INTERVAL_MS": "200"})
         server.wait_ready()
         print(f"cluster: fsync={pg.psql('SHOW fsync', db='postgres')}, "
               f"synchronous_commit={pg.psql('SHOW synchronous_commit', db='postgres')}; "
@@ -132,9 +144,11 @@ def main():
             path = os.path.join(tmp, f"prices_{shape}_{n}.csv")
             gen_csv(path, n, codes, shape)
             times = {"a": [], "b": [], "c": [], "d": [], "e": [], "f": []}
+            folds = []
             hwm0 = vm_hwm_kb(server.proc.pid)
             for _ in range(ROUNDS):
                 times["a"].append(run_a(server, path))
+                folds.append(wait_folded(pg, "bench_a"))
                 times["b"].append(run_copy(pg, "bench_b", "prices", path))
                 times["c"].append(run_copy(pg, "bench_b", "prices_bare", path))
                 times["d"].append(run_copy(pg, "bench_b", "prices_idx", path))
@@ -149,7 +163,8 @@ def main():
                   f"{rate['a'] / rate['b']:>5.1f}x {rate['a'] / rate['c']:>5.2f}x "
                   f"{rate['a'] / rate['d']:>5.2f}x {rate['e'] / rate['c']:>5.2f}x "
                   f"{rate['f'] / rate['c']:>5.2f}x   ratesd VmHWM {hwm0 / 1024:.1f} -> "
-                  f"{hwm1 / 1024:.1f} MB")
+                  f"{hwm1 / 1024:.1f} MB; fold after (a): median {statistics.median(folds):.2f} s "
+                  f"({n / statistics.median(folds):,.0f} prices/s)")
         big = max(SIZES)
         goals = []
         for (shape, n), (rate, growth, _, _) in results.items():

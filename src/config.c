@@ -159,6 +159,10 @@ static const struct opt_def opts[] = {
     { "idempotency_ttl_s", "RATES_IDEMPOTENCY_TTL_S", "--idempotency-ttl-s", OPT_INT, 1, 31536000,
       "86400", 0, OFF(idempotency_ttl_s), NULL,
       "How long an Idempotency-Key is remembered, in seconds." },
+    { "fold_interval_ms", "RATES_FOLD_INTERVAL_MS", "--fold-interval-ms", OPT_INT, 0, 3600000,
+      "1000", 0, OFF(fold_interval_ms), NULL,
+      "Period of the background fold of the change log into the daily aggregate (also run "
+      "at once after a write here); 0: this instance does not fold." },
     { "drain_delay_s", "RATES_DRAIN_DELAY_S", "--drain-delay-s", OPT_INT, 0, 3600, "0", 0,
       OFF(drain_delay_s), NULL,
       "On SIGTERM, keep accepting this long with /readyz at 503 (for load balancers)." },

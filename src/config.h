@@ -42,6 +42,7 @@ struct config {
     long upload_timeout_s;
     long batch_statement_timeout_ms;
     long idempotency_ttl_s;
+    long fold_interval_ms;
     long drain_delay_s;
     long shutdown_timeout_s;
     long upgrade_timeout_s;

@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "config.h"
 #include "db.h"
+#include "fold.h"
 #include "health.h"
 #include "http.h"
 #include "listen.h"
@@ -125,6 +126,7 @@ static int main_shutdown(sigset_t *sigs, enum main_stop_mode mode)
     long left = http_server_connections(APP.srv);
     http_server_stop(APP.srv); /* no request and no lane job is left after this */
     readcache_stop();
+    fold_stop();
     APP.srv = NULL;
     health_stop();
     if (APP.read_pool != APP.query_pool)
@@ -156,6 +158,13 @@ static bool main_upgrade(sigset_t *sigs, int *stop_sig)
     if (rc == UPGRADE_ABORTED)
         *stop_sig = sig;
     return false;
+}
+
+/* A write committed here: the cache forgets, the fold runs soon. */
+static void main_on_write(void)
+{
+    readcache_on_write();
+    fold_kick();
 }
 
 static int main_serve(int argc, char **argv)
@@ -216,6 +225,13 @@ static int main_serve(int argc, char **argv)
         health_stop();
         return 1;
     }
+    if (fold_start(APP.cfg.database_url, APP.cfg.connect_timeout_s, APP.cfg.fold_interval_ms) !=
+        0) {
+        LOG_ERROR("cannot start the fold");
+        readcache_stop();
+        health_stop();
+        return 1;
+    }
     struct http_server_settings hs = {
         .listen = APP.cfg.listen,
         .admin_listen = APP.cfg.admin_listen,
@@ -237,7 +253,7 @@ static int main_serve(int argc, char **argv)
         .read_pool = APP.read_pool,
         .routes = routes,
         .route_count = routes_count,
-        .on_write = readcache_on_write,
+        .on_write = main_on_write,
     };
     /* rates_http_requests_total{route="other"} reads libmicrohttpd's log text: check that
      * the library in use still words it so (src/mhdlog.h); serve either way. */
@@ -251,6 +267,7 @@ static int main_serve(int argc, char **argv)
     APP.srv = http_server_start(&hs, err, sizeof err);
     if (!APP.srv) {
         LOG_ERROR("%s", err);
+        fold_stop();
         readcache_stop();
         health_stop();
         return 1;

@@ -203,6 +203,26 @@ void metrics_illegal_state_move(int machine)
         atomic_fetch_add(&illegal_moves[machine], 1);
 }
 
+static atomic_uint_fast64_t fold_runs[FOLD_RESULT_COUNT];
+static atomic_uint_fast64_t fold_rows, fold_ns;
+static atomic_llong fold_tail_rows;
+static _Atomic double fold_lag_s;
+
+void metrics_fold_done(int result, uint64_t rows, uint64_t ns)
+{
+    if (result < 0 || result >= FOLD_RESULT_COUNT)
+        return;
+    atomic_fetch_add(&fold_runs[result], 1);
+    atomic_fetch_add(&fold_rows, rows);
+    atomic_fetch_add(&fold_ns, ns);
+}
+
+void metrics_fold_tail(long long rows, double lag_s)
+{
+    atomic_store(&fold_tail_rows, rows);
+    atomic_store(&fold_lag_s, lag_s);
+}
+
 void metrics_batch_done(int outcome, uint64_t rows, uint64_t bytes, uint64_t duration_ns)
 {
     if (outcome < 0 || outcome >= BATCH_OUTCOME_COUNT)
@@ -409,6 +429,30 @@ static int render_cache(struct dynbuf *o)
     return rc;
 }
 
+static int render_fold(struct dynbuf *o)
+{
+    static const char *const names[FOLD_RESULT_COUNT] = { "moved", "idle", "busy", "error" };
+    int rc = render_head(o, "rates_fold_runs_total", "counter",
+                         "Background folds of the change log by result (busy: another "
+                         "instance was folding).");
+    for (int i = 0; i < FOLD_RESULT_COUNT; i++)
+        rc |= dynbuf_printf(o, "rates_fold_runs_total{result=\"%s\"} %llu\n", names[i],
+                            (unsigned long long)atomic_load(&fold_runs[i]));
+    rc |= render_head(o, "rates_fold_rows_total", "counter",
+                      "Change-log rows moved into rates_daily by this instance's folds.");
+    rc |= dynbuf_printf(o, "rates_fold_rows_total %llu\n",
+                        (unsigned long long)atomic_load(&fold_rows));
+    rc |= render_head(o, "rates_fold_seconds_total", "counter", "Time spent in folds.");
+    rc |= dynbuf_printf(o, "rates_fold_seconds_total %.6f\n", (double)atomic_load(&fold_ns) / 1e9);
+    rc |= render_head(o, "rates_fold_tail_rows", "gauge",
+                      "Change-log rows not folded yet, after this instance's last fold.");
+    rc |= dynbuf_printf(o, "rates_fold_tail_rows %lld\n", atomic_load(&fold_tail_rows));
+    rc |= render_head(o, "rates_fold_lag_seconds", "gauge",
+                      "Age of the last fold while rows wait (0: nothing waits).");
+    rc |= dynbuf_printf(o, "rates_fold_lag_seconds %.3f\n", atomic_load(&fold_lag_s));
+    return rc;
+}
+
 int metrics_render(struct dynbuf *o)
 {
     int rc = 0;
@@ -469,6 +513,7 @@ int metrics_render(struct dynbuf *o)
         rc |= dynbuf_printf(o, "rates_illegal_state_moves_total{machine=\"%s\"} %llu\n",
                             metrics_machine_name(m),
                             (unsigned long long)atomic_load(&illegal_moves[m]));
+    rc |= render_fold(o);
     rc |= render_head(o, "rates_db_query_duration_seconds", "histogram",
                       "Duration of read queries at the database.");
     rc |= render_hist(o, "rates_db_query_duration_seconds", "", &db_query_hist);

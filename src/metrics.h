@@ -75,6 +75,11 @@ enum metrics_machine { MACHINE_HTTP = 0, MACHINE_INGEST, MACHINE_COUNT };
 const char *metrics_machine_name(int machine);
 void metrics_illegal_state_move(int machine);
 
+/* The background fold (src/fold.c): one run's result, rows moved and time; the tail left. */
+enum metrics_fold_result { FOLD_MOVED = 0, FOLD_IDLE, FOLD_BUSY, FOLD_ERROR, FOLD_RESULT_COUNT };
+void metrics_fold_done(int result, uint64_t rows, uint64_t ns);
+void metrics_fold_tail(long long rows, double lag_s);
+
 int metrics_render(struct dynbuf *out) WUR;
 
 #endif

@@ -32,18 +32,24 @@ struct rates_query {
 };
 
 /* One round trip for ports and regions alike: one primary-key range scan of the daily
- * aggregate (db/migrations/0010, docs/aggregates.md), span rows at most, whatever the
- * values are (a port code, a slug at any depth, both, or nothing known: no rows). The
+ * aggregate (db/migrations/0010, docs/aggregates.md), span rows at most, plus the rows of
+ * the unfolded change log (0016) whose ports count under the two nodes, grouped by day. The
+ * values may be a port code, a slug at any depth, both, or nothing known (no rows). The
  * average is the integer sum divided by the count as numeric, then float8: bit for bit what
  * avg(price)::float8 over the raw prices gives. Days come newest first. The data version
- * (db/migrations/0012) comes in the same statement, hence the same snapshot: one row with
- * NULL day columns when the route has no prices. */
+ * (db/migrations/0012) comes in the same statement, hence the same snapshot as the fold and
+ * its tail: one row with NULL day columns when the route has no prices. */
 static const char rates_sql[] =
     "SELECT v.version, d.off, d.n, d.avg FROM public.rates_data_version v "
-    "LEFT JOIN LATERAL (SELECT (day - $3::date) AS off, n, (total::numeric / n)::float8 AS avg "
-    "FROM public.rates_daily "
-    "WHERE orig_node = $1 AND dest_node = $2 AND day >= $3::date AND day <= $4::date "
-    "AND n > 0 ORDER BY day DESC) d ON true WHERE v.id = 1";
+    "LEFT JOIN LATERAL (SELECT (x.day - $3::date) AS off, sum(x.n) AS n, "
+    "(sum(x.total)::numeric / sum(x.n))::float8 AS avg FROM ("
+    "SELECT a.day, a.n, a.total FROM public.rates_daily a "
+    "WHERE a.orig_node = $1 AND a.dest_node = $2 AND a.day >= $3::date AND a.day <= $4::date "
+    "UNION ALL SELECT c.day, c.n, c.total FROM public.rates_changes c "
+    "JOIN public.rates_nodes mo ON mo.code = c.orig_code AND mo.node = $1 "
+    "JOIN public.rates_nodes md ON md.code = c.dest_code AND md.node = $2 "
+    "WHERE c.day >= $3::date AND c.day <= $4::date) x "
+    "GROUP BY x.day HAVING sum(x.n) > 0 ORDER BY x.day DESC) d ON true WHERE v.id = 1";
 
 /* Newest first, whatever order the rows came in. */
 static int rates_day_cmp(const void *a, const void *b)
