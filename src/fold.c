@@ -4,12 +4,10 @@
 #include "fold.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "db.h"
 #include "log.h"
@@ -32,11 +30,7 @@ static PGcancel *fold_cancel;           /* under fold_lock; NULL while no statem
 /* Waits for a kick, the interval or stop; returns false on stop. */
 static bool fold_wait(void)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += (fold_interval_ms % 1000) * 1000000L;
-    until.tv_sec += fold_interval_ms / 1000 + until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
+    struct timespec until = clock_after_ms(CLOCK_REALTIME, fold_interval_ms);
     pthread_mutex_lock(&fold_lock);
     while (!fold_stopping && !fold_kicked) {
         if (pthread_cond_timedwait(&fold_cond, &fold_lock, &until) != 0)
@@ -68,23 +62,13 @@ static PGresult *fold_exec(PGconn *pg, const char *sql)
 /* A failure that is expected and says nothing is wrong here (src/sqlstate.h's map): a replica
  * or an outage behind the URL for a while (unavailable), a writer's lock held past the lock
  * timeout (busy: the next tick tries again), or a schema before migration 0016 (42883, an old
- * schema during an upgrade). */
-static bool fold_quiet_failure(const PGresult *r)
+ * schema during an upgrade). state: the failure's SQLSTATE, NULL when there is none. */
+static bool fold_quiet_failure(const char *state)
 {
-    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    if (!st)
+    if (!state)
         return false;
-    enum sqlstate_kind k = sqlstate_classify(st, false);
-    return k == SQLSTATE_UNAVAILABLE || k == SQLSTATE_BUSY || strcmp(st, "42883") == 0;
-}
-
-/* Whether the connection should be dropped after a failure: it is broken, or the server is
- * unavailable or read only (the URL may lead to the new primary next time). */
-static bool fold_reconnect_after(PGconn *pg, const PGresult *r)
-{
-    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    return PQstatus(pg) != CONNECTION_OK || PQtransactionStatus(pg) != PQTRANS_IDLE ||
-           sqlstate_classify(st, false) == SQLSTATE_UNAVAILABLE;
+    enum sqlstate_kind k = sqlstate_classify(state, false);
+    return k == SQLSTATE_UNAVAILABLE || k == SQLSTATE_BUSY || strcmp(state, "42883") == 0;
 }
 
 /* Reads the tail left and its age into the gauges. */
@@ -102,12 +86,9 @@ static void fold_measure(PGconn *pg)
 /* One fold; returns false when the connection should be dropped. */
 static bool fold_once(PGconn *pg, bool *failing)
 {
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t t0 = clock_mono_ns();
     PGresult *r = fold_exec(pg, "SELECT public.rates_fold()");
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    uint64_t ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ULL + (uint64_t)t1.tv_nsec -
-                  (uint64_t)t0.tv_nsec;
+    uint64_t ns = clock_mono_ns() - t0;
     bool ok = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
     if (ok) {
         long long moved = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -125,11 +106,14 @@ static bool fold_once(PGconn *pg, bool *failing)
         return true;
     }
     metrics_fold_done(FOLD_ERROR, 0, ns);
-    bool quiet = fold_quiet_failure(r);
-    if (!quiet && !*failing)
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (!fold_quiet_failure(state) && !*failing)
         LOG_WARN("fold: %s", r ? PQresultErrorMessage(r) : PQerrorMessage(pg));
     *failing = true;
-    bool keep = !fold_reconnect_after(pg, r);
+    /* Keep the connection unless it is broken or the server is unavailable or read only (the
+     * URL may lead to the new primary next time). */
+    bool keep = PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) == PQTRANS_IDLE &&
+                sqlstate_classify(state, false) != SQLSTATE_UNAVAILABLE;
     PQclear(r);
     return keep;
 }

@@ -11,8 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "common.h"
 
 #define MHDLOG_PREFIX "Error processing request (HTTP response code is "
 #define MHDLOG_CHECK_MEMORY 4096 /* the private daemon's per-connection memory limit */
@@ -59,13 +60,9 @@ static int mhdlog_read_status(int fd)
 {
     char buf[256];
     size_t have = 0;
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t t0 = clock_mono_ns();
     for (int rounds = 0; rounds < 64 && have < sizeof buf - 1; rounds++) {
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        long left = MHDLOG_CHECK_TIMEOUT_MS -
-                    (long)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+        long left = MHDLOG_CHECK_TIMEOUT_MS - (long)((clock_mono_ns() - t0) / 1000000);
         struct pollfd p = { .fd = fd, .events = POLLIN };
         if (left <= 0 || poll(&p, 1, (int)left) <= 0)
             break;

@@ -33,20 +33,14 @@ def env(pg):
 def metric(s, name):
     st, _, body = s.request("GET", "/metrics")
     assert st == 200
-    m = re.search(rf"^{name} (\d+)$", body.decode(), re.M)
+    m = re.search(rf"^{re.escape(name)} (\d+)$", body.decode(), re.M)
     assert m, name
     return int(m.group(1))
 
 
 def folds_moved(env):
     """Folds that moved rows, on both instances."""
-    total = 0
-    for s in (env["a"], env["b"]):
-        _, _, body = s.request("GET", "/metrics")
-        m = re.search(r'^rates_fold_runs_total\{result="moved"\} (\d+)$', body.decode(), re.M)
-        assert m, "rates_fold_runs_total"
-        total += int(m.group(1))
-    return total
+    return sum(metric(s, 'rates_fold_runs_total{result="moved"}') for s in (env["a"], env["b"]))
 
 
 def settle(env, timeout=20):

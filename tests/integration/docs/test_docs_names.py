@@ -134,7 +134,7 @@ def test_allowlist_has_no_dead_entries(known):
     assert dead == [], f"allowlisted but no doc names them: {dead}"
 
 
-def test_scanner_catches_a_stale_name(known, tmp_path):
+def test_scanner_catches_a_stale_name(known):
     """The check can fail: a made-up file, target, metric, variable and option are caught."""
     for kind, name in (("src", "gone_module.c"), ("make", "no-such-target"),
                        ("rates", "rates_no_such_metric_total"), ("env", "RATES_NO_SUCH_VAR"),
