@@ -35,7 +35,8 @@ override BUILD := $(BUILD)-tsan
 endif
 
 SRCS      := $(wildcard src/*.c)
-LIB_SRCS  := $(filter-out src/main.c src/load_main.c src/gen_main.c,$(SRCS))
+# ratesd's objects: src/ but the programs' own files (rates-load's src/load_*.c: mk/load.mk).
+LIB_SRCS  := $(filter-out src/main.c src/load_%.c src/gen_main.c,$(SRCS))
 LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/migrations_gen.o $(BUILD)/obj/api_gen.o
 MIGRATIONS := $(sort $(wildcard db/migrations/*.sql))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
