@@ -9,7 +9,10 @@
 # (scripts/bench_mix.sql) at full speed while a batch commits every second, with the hit rate
 # (from /metrics: rates_cache_hits_total / rates_cache_misses_total, when the build has them)
 # and p99. Usage: scripts/bench-cache.sh [BIN]  (RATES_BIN, RATES_DUMP, BENCH_SECONDS=5,
-# BENCH_ROUNDS=3, BENCH_MIXED_SECONDS=10, BENCH_CONNS=64). About 2 minutes.
+# BENCH_ROUNDS=3, BENCH_MIXED_SECONDS=10, BENCH_CONNS=64, BENCH_PATH=/rates?... to measure
+# another request, e.g. a region month). Since issue 26 the cache-off instance answers from
+# the read model (docs/readmodel.md) and a third, RATES_MODEL=false and no cache, from the
+# database. About 3 minutes.
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -25,7 +28,7 @@ rounds=${BENCH_ROUNDS:-3}
 mdur=${BENCH_MIXED_SECONDS:-10}
 conns=${BENCH_CONNS:-64}
 token=bench-cache-token-0123456789abcdef
-readme="/rates?date_from=2021-01-01&date_to=2021-01-31&orig_code=CNGGZ&dest_code=EETLL"
+readme=${BENCH_PATH:-"/rates?date_from=2021-01-01&date_to=2021-01-31&orig_code=CNGGZ&dest_code=EETLL"}
 
 work=$(mktemp -d /tmp/rates-bench-cache-XXXXXX)
 chmod 755 "$work"
@@ -79,6 +82,8 @@ on_port=$(free_port)
 start_ratesd cache-on "$on_port"
 off_port=$(free_port)
 start_ratesd cache-off "$off_port" RATES_CACHE_BYTES=0
+db_port=$(free_port)
+start_ratesd database "$db_port" RATES_CACHE_BYTES=0 RATES_MODEL=false
 has_cache=yes
 "$bin" --help 2>&1 | grep -q RATES_CACHE_BYTES || has_cache="no (this build has no RATES_CACHE_BYTES: both rows are uncached)"
 
@@ -148,7 +153,7 @@ run_pgbench() {
 }
 
 # Warm-up: pools opened, statements prepared, the cache filled, nginx's file in page cache.
-for p in "$on_port" "$off_port" "$ngx_port"; do
+for p in "$on_port" "$off_port" "$db_port" "$ngx_port"; do
     wrk -t2 -c"$conns" -d1s "http://127.0.0.1:$p$readme" >/dev/null 2>&1 || true
 done
 
@@ -158,6 +163,7 @@ echo "   answer $(wc -c <"$work/www/answer.json") bytes; 2 cores shared by serve
 for r in $(seq 1 "$rounds"); do
     run_wrk "$work/r.on" "$dur" "http://127.0.0.1:$on_port$readme"
     run_wrk "$work/r.off" "$dur" "http://127.0.0.1:$off_port$readme"
+    run_wrk "$work/r.db" "$dur" "http://127.0.0.1:$db_port$readme"
     run_wrk "$work/r.nginx" "$dur" "http://127.0.0.1:$ngx_port$readme"
     run_pgbench "$work/r.pgbench"
     echo "   round $r done"
@@ -168,10 +174,11 @@ median() { # FILE COLUMN
 }
 errsum() { awk '{n += $3} END {print n + 0}' "$1"; }
 printf '\n%-34s %12s %10s %8s   %s\n' "target" "req/s (med)" "p99 ms" "errors" "rounds (req/s)"
-for t in on off nginx pgbench; do
+for t in on off db nginx pgbench; do
     case $t in
     on) label="ratesd, cache on" ;;
-    off) label="ratesd, cache off (CACHE_BYTES=0)" ;;
+    off) label="ratesd, cache off: read model" ;;
+    db) label="ratesd, no cache, no model: db" ;;
     nginx) label="nginx, the same bytes from a file" ;;
     pgbench) label="pgbench 8 cl., original SQL" ;;
     esac
@@ -182,10 +189,11 @@ on=$(median "$work/r.on" 1)
 off=$(median "$work/r.off" 1)
 ngx=$(median "$work/r.nginx" 1)
 pgb=$(median "$work/r.pgbench" 1)
+db=$(median "$work/r.db" 1)
 on99=$(median "$work/r.on" 2)
-awk -v on="$on" -v off="$off" -v ngx="$ngx" -v pgb="$pgb" -v p="$on99" 'BEGIN {
-    printf "ratios: cache on / nginx %.2f, cache off / pgbench %.2f, cache on / cache off %.2f\n",
-        on / ngx, off / pgb, on / off
+awk -v on="$on" -v off="$off" -v db="$db" -v ngx="$ngx" -v pgb="$pgb" -v p="$on99" 'BEGIN {
+    printf "ratios: cache on / nginx %.2f, model (cache off) / nginx %.2f, model / db %.2f, db / pgbench %.2f\n",
+        on / ngx, off / ngx, off / db, db / pgb
     printf "goal cache on >= 0.5x nginx and p99 <= 5 ms at 64 connections: %s\n",
         (on >= 0.5 * ngx && p <= 5) ? "met" : "NOT met"
 }'
@@ -213,10 +221,11 @@ writer() { # PORT SECONDS: one POST /batches a second (backgrounded, so the peri
 printf '\nmixed: the %s-request read mix, %s connections, %ss, one 31-row batch committed a second\n' \
     "$(wc -l <"$work/mix.txt")" "$conns" "$mdur"
 printf '%-34s %12s %10s %10s %14s\n' "target" "req/s" "p99 ms" "hit rate" "batches 201"
-for t in on off; do
+for t in on off db; do
     port=$on_port
     label="ratesd, cache on"
-    if [ $t = off ]; then port=$off_port; label="ratesd, cache off"; fi
+    if [ $t = off ]; then port=$off_port; label="ratesd, cache off: model"; fi
+    if [ $t = db ]; then port=$db_port; label="ratesd, no cache, no model"; fi
     h0=$(metric "$port" rates_cache_hits_total)
     m0=$(metric "$port" rates_cache_misses_total)
     : >"$work/writes.txt"

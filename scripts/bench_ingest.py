@@ -114,7 +114,7 @@ def main():
     pg = support.PgCluster(extra_conf="fsync = on\nsynchronous_commit = on\n"
                                       "full_page_writes = on\nmax_wal_size = 4GB\n")
     tmp = tempfile.mkdtemp(prefix="rates-bench-ingest-")
-    server = None
+    server = nomodel = None
     try:
         support.create_rates_db(pg, "bench_a")
         pg.psql("CREATE DATABASE bench_b", db="postgres")
@@ -131,19 +131,26 @@ def main():
                                 env={"RATES_INGEST_TOKENS": f"bench:{TOKEN}",
                                      "RATES_LOG_LEVEL": "warn", "RATES_FOLD_INTERVAL_MS": "200"})
         server.wait_ready()
+        # (g): the same upload on an instance without the read model (RATES_MODEL=false): the
+        # cost of applying the batch to the model before the 201 (docs/readmodel.md).
+        nomodel = support.Server(pg.url("bench_a", user="rates_app"),
+                                 env={"RATES_INGEST_TOKENS": f"bench:{TOKEN}",
+                                      "RATES_LOG_LEVEL": "warn", "RATES_FOLD_INTERVAL_MS": "200",
+                                      "RATES_MODEL": "false"})
+        nomodel.wait_ready()
         print(f"cluster: fsync={pg.psql('SHOW fsync', db='postgres')}, "
               f"synchronous_commit={pg.psql('SHOW synchronous_commit', db='postgres')}; "
               f"(b) prices has {fks} foreign keys + route index; service role: "
               f"{pg.psql('SELECT usename FROM pg_stat_activity WHERE datname = $$bench_a$$ AND application_name = $$ratesd$$ LIMIT 1', db='postgres') or 'rates_app'}")
-        print("%6s %9s %18s %15s %15s %15s %15s %15s %6s %6s %6s %6s %6s" % (
+        print("%6s %9s %18s %15s %15s %15s %15s %15s %15s %6s %6s %6s %6s %6s %6s" % (
             "shape", "rows", "(a) POST /batches", "(b) copy+FKs", "(c) copy bare",
-            "(d) bare+index", "(e) no aggregate", "(f) copy+trigs", "a/b", "a/c", "a/d",
-            "e/c", "f/c"))
+            "(d) bare+index", "(e) no aggregate", "(f) copy+trigs", "(g) a, no model", "a/b",
+            "a/c", "a/d", "e/c", "f/c", "g/c"))
         results = {}
         for shape, n in [(sh, n) for sh in SHAPES for n in SIZES]:
             path = os.path.join(tmp, f"prices_{shape}_{n}.csv")
             gen_csv(path, n, codes, shape)
-            times = {"a": [], "b": [], "c": [], "d": [], "e": [], "f": []}
+            times = {"a": [], "b": [], "c": [], "d": [], "e": [], "f": [], "g": []}
             folds = []
             hwm0 = vm_hwm_kb(server.proc.pid)
             for _ in range(ROUNDS):
@@ -154,15 +161,17 @@ def main():
                 times["d"].append(run_copy(pg, "bench_b", "prices_idx", path))
                 times["e"].append(run_direct(pg, "bench_a", path, aggregate=False))
                 times["f"].append(run_direct(pg, "bench_a", path, aggregate=True))
+                times["g"].append(run_a(nomodel, path))
+                wait_folded(pg, "bench_a")
             hwm1 = vm_hwm_kb(server.proc.pid)
             rate = {k: n / statistics.median(v) for k, v in times.items()}
             results[(shape, n)] = (rate, (hwm1 - hwm0) / 1024, hwm0 / 1024, hwm1 / 1024)
             print(f"{shape:>6} {n:>9} {rate['a']:>14,.0f} r/s {rate['b']:>11,.0f} r/s "
                   f"{rate['c']:>11,.0f} r/s {rate['d']:>11,.0f} r/s {rate['e']:>11,.0f} r/s "
-                  f"{rate['f']:>11,.0f} r/s "
+                  f"{rate['f']:>11,.0f} r/s {rate['g']:>11,.0f} r/s "
                   f"{rate['a'] / rate['b']:>5.1f}x {rate['a'] / rate['c']:>5.2f}x "
                   f"{rate['a'] / rate['d']:>5.2f}x {rate['e'] / rate['c']:>5.2f}x "
-                  f"{rate['f'] / rate['c']:>5.2f}x   ratesd VmHWM {hwm0 / 1024:.1f} -> "
+                  f"{rate['f'] / rate['c']:>5.2f}x {rate['g'] / rate['c']:>5.2f}x   ratesd VmHWM {hwm0 / 1024:.1f} -> "
                   f"{hwm1 / 1024:.1f} MB; fold after (a): median {statistics.median(folds):.2f} s "
                   f"({n / statistics.median(folds):,.0f} prices/s)")
         big = max(SIZES)
@@ -177,8 +186,9 @@ def main():
             print(f"goal {name}: {'met' if ok else 'NOT met'}")
         return 0
     finally:
-        if server:
-            server.stop()
+        for s in (server, nomodel):
+            if s:
+                s.stop()
         pg.destroy()
         subprocess.run(["rm", "-rf", tmp])
 

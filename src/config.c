@@ -163,6 +163,17 @@ static const struct opt_def opts[] = {
       "1000", 0, OFF(fold_interval_ms), NULL,
       "Period of the background fold of the change log into the daily aggregate (also run "
       "at once after a write here); 0: this instance does not fold." },
+    { "model", "RATES_MODEL", "--model", OPT_BOOL, 0, 1, "true", 0, OFF(model), NULL,
+      "Answer GET /rates from the in-memory read model (docs/readmodel.md); false: every "
+      "answer is read from the database." },
+    { "model_max_bytes", "RATES_MODEL_MAX_BYTES", "--model-max-bytes", OPT_INT, 0, 1L << 40,
+      "268435456", 0, OFF(model_max_bytes), NULL,
+      "Bound of the read model's memory; past it the model is dropped and every answer is "
+      "read from the database until restart (0: no bound)." },
+    { "model_sync_ms", "RATES_MODEL_SYNC_MS", "--model-sync-ms", OPT_INT, 1, 60000, "2000", 0,
+      OFF(model_sync_ms), NULL,
+      "Longest wait of a committed write for the read model to hold it before the 2xx; past "
+      "it the model is not used until it caught up." },
     { "drain_delay_s", "RATES_DRAIN_DELAY_S", "--drain-delay-s", OPT_INT, 0, 3600, "0", 0,
       OFF(drain_delay_s), NULL,
       "On SIGTERM, keep accepting this long with /readyz at 503 (for load balancers)." },

@@ -43,6 +43,9 @@ struct config {
     long batch_statement_timeout_ms;
     long idempotency_ttl_s;
     long fold_interval_ms;
+    bool model;
+    long model_max_bytes;
+    long model_sync_ms;
     long drain_delay_s;
     long shutdown_timeout_s;
     long upgrade_timeout_s;

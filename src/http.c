@@ -47,6 +47,7 @@ struct http_server {
     const struct http_route *routes;
     int route_count;
     void (*on_write)(void);
+    void (*on_commit)(void);
     atomic_bool draining; /* readiness off */
     atomic_bool closing;  /* public responses carry Connection: close */
     atomic_long inflight;
@@ -298,9 +299,10 @@ static enum MHD_Result http_queue(struct http_req *req)
     MHD_add_response_header(resp, "X-Request-Id", req->request_id);
     for (int i = 0; i < req->hdr_count; i++)
         MHD_add_response_header(resp, req->hdr_name[i], req->hdr_value[i]);
-    if (req->db_ns) {
+    if (req->db_ns || req->model_ns) {
         char timing[64];
-        snprintf(timing, sizeof timing, "db;dur=%.3f", (double)req->db_ns / 1e6);
+        snprintf(timing, sizeof timing, "%s;dur=%.3f", req->db_ns ? "db" : "model",
+                 (double)(req->db_ns ? req->db_ns : req->model_ns) / 1e6);
         MHD_add_response_header(resp, "Server-Timing", timing);
     }
     if (atomic_load(&req->srv->closing) && !req->admin)
@@ -386,6 +388,9 @@ static void http_job_done(struct workers_job *job)
 {
     struct http_req *req =
         (struct http_req *)(void *)((char *)job - offsetof(struct http_req, job));
+    if (req->srv->on_commit && (req->method_bit & (HTTP_POST | HTTP_PUT | HTTP_DELETE)) &&
+        req->status >= 200 && req->status < 300)
+        req->srv->on_commit();
     /* Read before publishing: once job_done is seen, the HTTP thread may finish and free req
      * (a connection it ends meanwhile). The MHD connection outlives a suspended request. */
     struct MHD_Connection *conn = req->conn;
@@ -827,6 +832,7 @@ struct http_server *http_server_start(const struct http_server_settings *s, char
     srv->routes = s->routes;
     srv->route_count = s->route_count;
     srv->on_write = s->on_write;
+    srv->on_commit = s->on_commit;
     srv->max_connections = s->max_connections;
     srv->pub_fd = s->listen_fd >= 0 ? s->listen_fd : listen_open(s->listen, err, errcap);
     if (srv->pub_fd < 0)

@@ -106,10 +106,11 @@ struct http_req {
     unsigned method_bit;
     char request_id[72];
     uint64_t t_start_ns;
-    uint64_t db_ns;   /* time spent in the database, for Server-Timing and the log */
-    void *state;      /* owned by the route (freed in on_free), or by http.c when
+    uint64_t db_ns;    /* time spent in the database, for Server-Timing and the log */
+    uint64_t model_ns; /* time spent reading the read model, for Server-Timing */
+    void *state;       /* owned by the route (freed in on_free), or by http.c when
                              * made with http_state_new() */
-    bool state_plain; /* state came from http_state_new(): http.c frees it */
+    bool state_plain;  /* state came from http_state_new(): http.c frees it */
     /* The response, queued when the connection is next served. */
     int status;
     char *body; /* owned */
@@ -166,6 +167,10 @@ struct http_server_settings {
     /* Called on the HTTP thread before a 2xx answer to POST, PUT or DELETE is queued: the
      * write has committed (the response cache invalidates here); NULL: nothing. */
     void (*on_write)(void);
+    /* Called on the worker that answered a POST, PUT or DELETE with a 2xx, before the answer
+     * is handed to the HTTP thread (the read model takes the write in); may block for a
+     * bounded time. NULL: nothing. */
+    void (*on_commit)(void);
 };
 
 /* Starts the listeners and the workers. Returns NULL with err on failure. */

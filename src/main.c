@@ -14,6 +14,7 @@
 #include "config.h"
 #include "db.h"
 #include "fold.h"
+#include "follow.h"
 #include "health.h"
 #include "http.h"
 #include "listen.h"
@@ -127,6 +128,7 @@ static int main_shutdown(sigset_t *sigs, enum main_stop_mode mode)
     http_server_stop(APP.srv); /* no request and no lane job is left after this */
     readcache_stop();
     fold_stop();
+    follow_stop();
     APP.srv = NULL;
     health_stop();
     if (APP.read_pool != APP.query_pool)
@@ -165,6 +167,35 @@ static void main_on_write(void)
 {
     readcache_on_write();
     fold_kick();
+}
+
+/* The same write, on the worker before its 2xx is released: the model takes it in first. */
+static void main_on_commit(void)
+{
+    (void)follow_sync();
+}
+
+/* The read model (docs/readmodel.md): loaded before the sockets are taken (an upgrade's new
+ * process too, within RATES_UPGRADE_TIMEOUT_S), so that the first answers come from memory;
+ * a database that is not there yet only delays nothing (reads ask the database meanwhile). */
+static int main_model_start(void)
+{
+    if (!APP.cfg.model)
+        return 0;
+    struct follow_settings fs = {
+        .url = APP.cfg.database_url,
+        .connect_timeout_s = APP.cfg.connect_timeout_s,
+        .max_bytes = (size_t)APP.cfg.model_max_bytes,
+        .sync_ms = APP.cfg.model_sync_ms,
+    };
+    if (follow_start(&fs) != 0) {
+        LOG_ERROR("cannot start the read model");
+        return -1;
+    }
+    if (!follow_wait_loaded(APP.cfg.upgrade_timeout_s * 1000L))
+        LOG_WARN("model: not loaded yet (%s); reads ask the database until it is",
+                 follow_state_name(follow_state()));
+    return 0;
 }
 
 static int main_serve(int argc, char **argv)
@@ -232,6 +263,12 @@ static int main_serve(int argc, char **argv)
         health_stop();
         return 1;
     }
+    if (main_model_start() != 0) {
+        fold_stop();
+        readcache_stop();
+        health_stop();
+        return 1;
+    }
     struct http_server_settings hs = {
         .listen = APP.cfg.listen,
         .admin_listen = APP.cfg.admin_listen,
@@ -254,6 +291,7 @@ static int main_serve(int argc, char **argv)
         .routes = routes,
         .route_count = routes_count,
         .on_write = main_on_write,
+        .on_commit = main_on_commit,
     };
     /* rates_http_requests_total{route="other"} reads libmicrohttpd's log text: check that
      * the library in use still words it so (src/mhdlog.h); serve either way. */
@@ -267,6 +305,7 @@ static int main_serve(int argc, char **argv)
     APP.srv = http_server_start(&hs, err, sizeof err);
     if (!APP.srv) {
         LOG_ERROR("%s", err);
+        follow_stop();
         fold_stop();
         readcache_stop();
         health_stop();

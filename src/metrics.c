@@ -193,7 +193,7 @@ static atomic_uint_fast64_t illegal_moves[MACHINE_COUNT];
 
 const char *metrics_machine_name(int machine)
 {
-    static const char *const names[MACHINE_COUNT] = { "http", "ingest" };
+    static const char *const names[MACHINE_COUNT] = { "http", "ingest", "model" };
     return machine >= 0 && machine < MACHINE_COUNT ? names[machine] : "other";
 }
 
@@ -201,6 +201,93 @@ void metrics_illegal_state_move(int machine)
 {
     if (machine >= 0 && machine < MACHINE_COUNT)
         atomic_fetch_add(&illegal_moves[machine], 1);
+}
+
+static int render_head(struct dynbuf *o, const char *name, const char *type, const char *help);
+
+static _Atomic(const char *) model_state_name = "off";
+static atomic_uint_fast64_t model_version, model_keys, model_bytes;
+static atomic_uint_fast64_t model_loads, model_load_ns_last, model_applies, model_apply_ns;
+static atomic_uint_fast64_t model_sync_timeouts, model_reads[2];
+
+void metrics_model_state(const char *state)
+{
+    atomic_store(&model_state_name, state);
+}
+void metrics_model_size(uint64_t version, size_t keys, size_t bytes)
+{
+    atomic_store(&model_version, version);
+    atomic_store(&model_keys, keys);
+    atomic_store(&model_bytes, bytes);
+}
+void metrics_model_loaded(uint64_t ns)
+{
+    atomic_fetch_add(&model_loads, 1);
+    atomic_store(&model_load_ns_last, ns);
+}
+void metrics_model_applied(uint64_t ns)
+{
+    atomic_fetch_add(&model_applies, 1);
+    atomic_fetch_add(&model_apply_ns, ns);
+}
+void metrics_model_sync_timeout(void)
+{
+    atomic_fetch_add(&model_sync_timeouts, 1);
+}
+void metrics_model_read(bool from_model)
+{
+    atomic_fetch_add(&model_reads[from_model], 1);
+}
+
+static int render_model(struct dynbuf *o)
+{
+    static const char *const states[] = { "off", "loading", "current", "stale", "too_large" };
+    const char *now = atomic_load(&model_state_name);
+    int rc = render_head(o, "rates_model_state", "gauge",
+                         "The read model's state (1 for the state it is in; docs/readmodel.md).");
+    for (size_t i = 0; i < ARRAY_LEN(states); i++)
+        rc |= dynbuf_printf(o, "rates_model_state{state=\"%s\"} %d\n", states[i],
+                            strcmp(states[i], now) == 0);
+    const struct {
+        const char *name, *type, *help;
+        uint64_t v;
+    } rows[] = {
+        { "rates_model_version", "gauge", "Data version the read model is at.",
+          atomic_load(&model_version) },
+        { "rates_model_keys", "gauge", "Node-pair-day keys in the read model.",
+          atomic_load(&model_keys) },
+        { "rates_model_bytes", "gauge", "Memory the read model holds (RATES_MODEL_MAX_BYTES).",
+          atomic_load(&model_bytes) },
+        { "rates_model_loads_total", "counter",
+          "Whole loads of the read model from a snapshot (start, reconnect, epoch, gap).",
+          atomic_load(&model_loads) },
+        { "rates_model_applies_total", "counter", "Passes that applied new change rows.",
+          atomic_load(&model_applies) },
+        { "rates_model_sync_timeouts_total", "counter",
+          "Writes answered after RATES_MODEL_SYNC_MS without the model holding them (the model "
+          "went stale until it caught up).",
+          atomic_load(&model_sync_timeouts) },
+    };
+    for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+        rc |= render_head(o, rows[i].name, rows[i].type, rows[i].help);
+        rc |= dynbuf_printf(o, "%s %llu\n", rows[i].name, (unsigned long long)rows[i].v);
+    }
+    rc |= render_head(o, "rates_model_load_seconds", "gauge", "Duration of the last whole load.");
+    rc |= dynbuf_printf(o, "rates_model_load_seconds %.6f\n",
+                        (double)atomic_load(&model_load_ns_last) / 1e9);
+    rc |= render_head(o, "rates_model_apply_seconds_total", "counter",
+                      "Time spent reading and applying change rows.");
+    rc |= dynbuf_printf(o, "rates_model_apply_seconds_total %.6f\n",
+                        (double)atomic_load(&model_apply_ns) / 1e9);
+    rc |= render_head(o, "rates_model_reads_total", "counter",
+                      "GET /rates answers computed, by source (the model, or the database when "
+                      "the model is not current or the request asks the database).");
+    rc |= dynbuf_printf(o,
+                        "rates_model_reads_total{source=\"model\"} %llu\n"
+                        "rates_model_reads_total{source=\"database\"} %llu\n",
+                        (unsigned long long)atomic_load(&model_reads[1]),
+                        (unsigned long long)atomic_load(&model_reads[0]));
+    return rc;
 }
 
 static atomic_uint_fast64_t fold_runs[FOLD_RESULT_COUNT];
@@ -514,6 +601,7 @@ int metrics_render(struct dynbuf *o)
                             metrics_machine_name(m),
                             (unsigned long long)atomic_load(&illegal_moves[m]));
     rc |= render_fold(o);
+    rc |= render_model(o);
     rc |= render_head(o, "rates_db_query_duration_seconds", "histogram",
                       "Duration of read queries at the database.");
     rc |= render_hist(o, "rates_db_query_duration_seconds", "", &db_query_hist);

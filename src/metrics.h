@@ -5,6 +5,7 @@
 #include "common.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct dynbuf;
@@ -71,9 +72,18 @@ void metrics_cache_not_modified(void);
 void metrics_cache_reread(void);
 
 /* State machines whose illegal moves are refused and counted (src/statemove.c). */
-enum metrics_machine { MACHINE_HTTP = 0, MACHINE_INGEST, MACHINE_COUNT };
+enum metrics_machine { MACHINE_HTTP = 0, MACHINE_INGEST, MACHINE_MODEL, MACHINE_COUNT };
 const char *metrics_machine_name(int machine);
 void metrics_illegal_state_move(int machine);
+
+/* The read model (src/follow.c): its state (a static name), size, loads and applies, syncs of
+ * a write that timed out, and /rates answers by source (the model or the database). */
+void metrics_model_state(const char *state);
+void metrics_model_size(uint64_t version, size_t keys, size_t bytes);
+void metrics_model_loaded(uint64_t ns);
+void metrics_model_applied(uint64_t ns);
+void metrics_model_sync_timeout(void);
+void metrics_model_read(bool from_model);
 
 /* The background fold (src/fold.c): one run's result, rows moved and time; the tail left. */
 enum metrics_fold_result { FOLD_MOVED = 0, FOLD_IDLE, FOLD_BUSY, FOLD_ERROR, FOLD_RESULT_COUNT };

@@ -10,11 +10,14 @@
 #include <string.h>
 
 #include "app.h"
+#include "avg.h"
 #include "date.h"
 #include "db.h"
 #include "dbread.h"
 #include "dynbuf.h"
+#include "follow.h"
 #include "http.h"
+#include "metrics.h"
 #include "numfmt.h"
 #include "query.h"
 #include "readcache.h"
@@ -183,6 +186,49 @@ static int rates_read(struct http_req *req, struct db_conn *conn, const struct r
     return 0;
 }
 
+/* Answers from the read model on the HTTP thread (docs/readmodel.md) when it is current;
+ * false: the caller asks the database. The average is avg_exact(): bit for bit what the
+ * database's avg(price)::float8 gives. An unknown name has no rows, as in the database. */
+static bool rates_from_model(struct http_req *req, struct rates_query *q)
+{
+    if (!APP.cfg.model || readcache_asks_database(req))
+        return false;
+    uint64_t t0 = clock_mono_ns();
+    size_t span = (size_t)((long)q->to - (long)q->from + 1);
+    struct model_row *rows = malloc(span * sizeof *rows);
+    struct rates_day *days = calloc(span + 1, sizeof *days);
+    uint64_t version = 0;
+    size_t n = 0;
+    bool known = false;
+    if (!rows || !days ||
+        !follow_read(q->orig, strlen(q->orig), q->dest, strlen(q->dest), q->from, q->to, rows, span,
+                     &n, &version, &known)) {
+        free(rows);
+        free(days);
+        return false;
+    }
+    size_t k = 0;
+    for (size_t i = n; i-- > 0;) { /* newest first */
+        struct rates_day *d = &days[k];
+        d->offset = rows[i].day - q->from;
+        d->count = (long)rows[i].n;
+        if (avg_exact(rows[i].sum, (int64_t)rows[i].n, &d->avg) == 0)
+            k++;
+    }
+    free(rows);
+    metrics_model_read(true);
+    req->model_ns = clock_mono_ns() - t0 + 1; /* never 0: the header says where it came from */
+    size_t len;
+    char *body = rates_render(q->from, q->to, days, k, &len);
+    free(days);
+    if (!body) {
+        http_respond_error(req, 500, "Response too large");
+        return true;
+    }
+    readcache_respond_now(req, &q->cache, body, len, (int64_t)version);
+    return true;
+}
+
 static void rates_work(struct http_req *req, struct db_conn *conn)
 {
     struct rates_query *q = req->state;
@@ -314,7 +360,8 @@ void rates_on_request(struct http_req *req)
     /* The normalised request: days as numbers, the locations whichever key named them. */
     char key[CACHE_KEY_MAX + 1];
     snprintf(key, sizeof key, "r|%ld|%ld|%s|%s", (long)q->from, (long)q->to, q->orig, q->dest);
-    if (readcache_lookup(req, &q->cache, key))
+    if (readcache_lookup(req, &q->cache, key) || rates_from_model(req, q))
         return;
+    metrics_model_read(false);
     (void)http_defer(req, rates_work, readcache_defer_flags(&q->cache));
 }

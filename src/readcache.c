@@ -92,7 +92,7 @@ static void readcache_headers(struct http_req *req, const struct readcache_req *
     http_add_header(req, "Vary", READCACHE_VARY);
 }
 
-static bool readcache_bypassed(struct http_req *req)
+bool readcache_asks_database(struct http_req *req)
 {
     const char *consistency = http_header(req, "Rates-Consistency");
     return (consistency && strcasecmp(consistency, "primary") == 0) ||
@@ -105,7 +105,7 @@ bool readcache_lookup(struct http_req *req, struct readcache_req *rc, const char
     rc->gzip = deflate_accepts_gzip(http_header(req, "Accept-Encoding"));
     const char *inm = http_header(req, "If-None-Match");
     str_copy(rc->inm, sizeof rc->inm, inm ? inm : "");
-    rc->use = readcache && !readcache_bypassed(req);
+    rc->use = readcache && !readcache_asks_database(req);
     rc->primary = APP.read_pool == APP.query_pool;
     if (!rc->use)
         return false;
@@ -200,6 +200,19 @@ void readcache_respond(struct http_req *req, struct readcache_req *rc, char *bod
     }
     free(gz);
     http_respond_owned(req, 200, "application/json", body, len);
+}
+
+void readcache_respond_now(struct http_req *req, struct readcache_req *rc, char *body, size_t len,
+                           int64_t version)
+{
+    if (rc->use && version > 0) {
+        /* No wait: this answer cost no database work. The model follows the primary and
+         * holds every write of this instance, so it counts as the primary's read. */
+        rc->begun = true;
+        (void)cache_fill_begin(readcache, rc->key, 0, &rc->ticket);
+        rc->primary = true;
+    }
+    readcache_respond(req, rc, body, len, version);
 }
 
 struct db_conn *readcache_reread_conn(struct readcache_req *rc, int64_t version)

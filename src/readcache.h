@@ -52,6 +52,13 @@ void readcache_respond(struct http_req *req, struct readcache_req *rc, char *bod
  * (a commit this instance made or was told of), the replica is behind: returns a primary
  * connection to read again on (the answer is then stored as the primary's), else NULL.
  * Release it with readcache_reread_done(). */
+/* On the HTTP thread: the same for an answer computed without the database (the read model,
+ * fed by the primary); it is stored unless an identical fill is already in flight. */
+void readcache_respond_now(struct http_req *req, struct readcache_req *rc, char *body, size_t len,
+                           int64_t version);
+/* True when the request asks the database itself (Rates-Consistency: primary, or
+ * Rates-Min-LSN): the cache and the read model are bypassed. */
+bool readcache_asks_database(struct http_req *req);
 struct db_conn *readcache_reread_conn(struct readcache_req *rc, int64_t version);
 void readcache_reread_done(struct db_conn *conn);
 /* On the worker, when the query failed (req has its error answer): ends the fill. */

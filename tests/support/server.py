@@ -136,3 +136,13 @@ class Server:
 
     def request(self, method, path, body=None, headers=None, timeout=30):
         return request(method, path, body=body, headers=headers, port=self.port, timeout=timeout)
+
+    def metric(self, name):
+        """The value of one series on /metrics (name with its labels, as rendered)."""
+        st, _, body = self.request("GET", "/metrics")
+        assert st == 200, body
+        for line in body.decode().splitlines():
+            key, _, value = line.rpartition(" ")
+            if key == name:
+                return float(value)
+        raise AssertionError(f"{name} not on /metrics")

@@ -1,0 +1,66 @@
+/* follow.h: the read model's follower (docs/readmodel.md). One thread per instance keeps its
+ * own connection to the primary, LISTENs on rates_data_version (the payload is never read:
+ * any role that may connect can NOTIFY), and on each notification, each kick and every
+ * second reads the change log from one snapshot and applies what is new to the model, or
+ * reloads the model from a snapshot when following is not enough (a new connection, which
+ * covers a failover; another epoch; pruned rows; rows that do not fit).
+ *
+ * States (one setter, follow.c; illegal moves refused by statemove.h's policy):
+ *   off        RATES_MODEL=false, or never started: every read asks the database
+ *   loading    started, first load not done
+ *   current    the model is at least as new as every commit this instance made or saw
+ *              answered: reads are served from it
+ *   stale      the connection is lost, a load failed, or a sync timed out: reads ask the
+ *              database until a pass succeeds
+ *   too_large  the model would exceed RATES_MODEL_MAX_BYTES: dropped, reads ask the
+ *              database until the process restarts
+ *
+ * Thread safety: every function may be called from any thread. */
+#ifndef RATES_FOLLOW_H
+#define RATES_FOLLOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "model.h"
+
+enum follow_state {
+    FOLLOW_OFF = 0,
+    FOLLOW_LOADING,
+    FOLLOW_CURRENT,
+    FOLLOW_STALE,
+    FOLLOW_TOO_LARGE,
+    FOLLOW_STATE_COUNT
+};
+
+struct follow_settings {
+    const char *url; /* the primary (copied) */
+    long connect_timeout_s;
+    size_t max_bytes; /* 0: no bound */
+    long sync_ms;     /* longest wait of follow_sync() */
+};
+
+/* Starts the thread. Returns 0, or -1 when it cannot start. */
+int follow_start(const struct follow_settings *s) WUR;
+/* Waits at most timeout_ms for the first load to end (loaded or failed). true: loaded. */
+bool follow_wait_loaded(long timeout_ms);
+/* Stops and joins the thread, frees the model; the state is off afterwards. */
+void follow_stop(void);
+
+/* A write committed here (called on the worker, before the 2xx is released): returns once the
+ * model holds it (a pass whose snapshot began after the call), or after sync_ms with the
+ * model stale (reads then ask the database until it catches up). Never waits when off. */
+bool follow_sync(void);
+
+/* Reads a span from the model when it is current (model_read()'s contract: *count rows,
+ * oldest first); false when it is not: the caller asks the database. */
+bool follow_read(const char *orig, size_t orig_len, const char *dest, size_t dest_len, int32_t from,
+                 int32_t to, struct model_row *out, size_t cap, size_t *count, uint64_t *version,
+                 bool *known);
+
+enum follow_state follow_state(void);
+const char *follow_state_name(int state);
+
+#endif

@@ -1,0 +1,223 @@
+"""The read model (docs/readmodel.md): every ratesd answers GET /rates from memory, loaded
+from one snapshot and kept current from the change log (migrations 0016, 0017).
+
+Answers must equal the database's, byte for byte, on the instance that wrote (before its 2xx)
+and, within a bounded time, on every other instance; whatever another login role sends
+(NOTIFY) changes nothing; a lost connection reloads; a model over its bound is dropped and the
+database answers."""
+import json
+import random
+import time
+
+import pytest
+
+from tests.support import ingest as iu
+
+DB = "rates_model"
+SQL_PORTS = iu.PORTS[:8]
+
+
+@pytest.fixture(scope="module")
+def db(pg):
+    return iu.make_db(pg, DB)
+
+
+@pytest.fixture(scope="module")
+def pair(db):
+    """Two instances on one database, and a third that never uses the model (the oracle's
+    bytes: the database path as before)."""
+    a = iu.start_server(db)
+    b = iu.start_server(db)
+    off = iu.start_server(db, RATES_MODEL="false", RATES_CACHE_BYTES=0)
+    yield a, b, off
+    for s in (a, b, off):
+        iu.stop_server(s)
+
+
+def q(pg, sql, user="postgres"):
+    return pg.psql(sql, db=DB, user=user)
+
+
+def get(s, path, headers=None):
+    st, h, body = s.request("GET", path, headers=headers)
+    assert st == 200, body
+    return body, h
+
+
+def rates_path(orig, dest, d0, d1):
+    return f"/rates?date_from={d0}&date_to={d1}&orig_code={orig}&dest_code={dest}"
+
+
+ROUTES = [("CNSGH", "NLRTM"), ("china_main", "northern_europe"), ("CNSGH", "north_europe_main"),
+          ("ZTAA", "ZTAB"), ("ingest_test", "ingest_test"), ("ZTAA", "ingest_test"),
+          ("NOPE1", "NLRTM"), ("china_main", "nowhere")]
+
+
+def assert_same(a, off, routes=ROUTES, d0="2016-01-01", d1="2016-01-31"):
+    for orig, dest in routes:
+        path = rates_path(orig, dest, d0, d1)
+        have, _ = get(a, path)
+        want, _ = get(off, path)
+        assert have == want, (orig, dest, d0, d1)
+
+
+def model_reads(s):
+    return s.metric('rates_model_reads_total{source="model"}')
+
+
+def test_model_answers_equal_the_database(pair):
+    a, b, off = pair
+    for s in (a, b):
+        assert s.metric('rates_model_state{state="current"}') == 1
+        assert s.metric("rates_model_keys") > 0
+    before = model_reads(a)
+    assert_same(a, off)
+    assert_same(b, off, d0="2016-01-01", d1="2016-12-31")
+    assert model_reads(a) >= before + len(ROUTES)
+    assert off.metric('rates_model_state{state="off"}') == 1
+
+
+def test_etags_are_equal_across_instances(pair):
+    a, b, _ = pair
+    path = rates_path("china_main", "northern_europe", "2016-02-01", "2016-02-29")
+    _, ha = get(a, path)
+    _, hb = get(b, path)
+    assert ha["etag"] == hb["etag"]
+
+
+def test_write_then_read_is_never_stale_and_other_instance_follows(pg, pair):
+    a, b, off = pair
+    lag = []
+    for i in range(12):
+        day = f"2031-01-{i + 1:02d}"
+        rows = [("ZTAA", "ZTAB", day, 100 + i)] * 3
+        st, _, doc = iu.post(a, iu.body(rows))
+        assert st == 201, doc
+        path = rates_path("ZTAA", "ZTAB", day, day)
+        # The writer's own instance holds the batch before its 201.
+        got = json.loads(get(a, path)[0])["rates"][0]
+        assert got["count"] == 3 * (1 + 0) and got["price"] == 100 + i, got
+        t0 = time.monotonic()
+        while json.loads(get(b, path)[0])["rates"][0]["count"] != 3:
+            assert time.monotonic() - t0 < 5, "the other instance did not follow in 5 s"
+            time.sleep(0.005)
+        lag.append(time.monotonic() - t0)
+    lag.sort()
+    print(f"\nother instance's staleness after a batch: median {lag[len(lag) // 2] * 1000:.1f} ms, "
+          f"max {lag[-1] * 1000:.1f} ms")
+    assert_same(a, off, routes=[("ZTAA", "ZTAB"), ("ingest_test", "ingest_test")],
+                d0="2031-01-01", d1="2031-01-31")
+
+
+def test_plain_sql_writers_and_tree_changes_are_followed(pg, pair):
+    """Writers that bypass the service (the owner's SQL), and a port that moves in the tree
+    (the node map changes: every model reloads)."""
+    a, b, off = pair
+    rng = random.Random(7)
+    values = ",".join(f"('{rng.choice(SQL_PORTS)}', '{rng.choice(SQL_PORTS)}', "
+                      f"'2032-03-{rng.randint(1, 28):02d}', {rng.randint(50, 900)})"
+                      for _ in range(400))
+    q(pg, f"INSERT INTO prices (orig_code, dest_code, day, price) VALUES {values}")
+    q(pg, "UPDATE prices SET price = price + 1 WHERE day BETWEEN '2032-03-01' AND '2032-03-05'")
+    q(pg, "DELETE FROM prices WHERE day BETWEEN '2032-03-06' AND '2032-03-08'")
+    loads = a.metric("rates_model_loads_total")
+    q(pg, "INSERT INTO regions (slug, name, parent_slug) VALUES ('model_sub', 'Model sub', "
+          "'ingest_test') ON CONFLICT DO NOTHING")
+    q(pg, "UPDATE ports SET parent_slug = 'model_sub' WHERE code = 'ZTAC'")
+    routes = [(o, d) for o in ("ZTAA", "ZTAC", "model_sub", "ingest_test")
+              for d in ("ZTAB", "ZTAD", "model_sub", "ingest_test")]
+    deadline = time.monotonic() + 10
+    for s in (a, b):
+        while True:
+            try:
+                assert_same(s, off, routes=routes, d0="2032-03-01", d1="2032-03-31")
+                break
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    assert a.metric("rates_model_loads_total") > loads, "a node-map change must reload"
+
+
+def test_forged_notify_changes_nothing(pg, pair):
+    a, _, off = pair
+    q(pg, "DROP ROLE IF EXISTS model_mallory; CREATE ROLE model_mallory LOGIN PASSWORD 'x'")
+    version = a.metric("rates_model_version")
+    loads = a.metric("rates_model_loads_total")
+    q(pg, "NOTIFY rates_data_version, '9223372036854775807'", user="model_mallory")
+    q(pg, "NOTIFY rates_data_version, 'garbage'", user="model_mallory")
+    time.sleep(0.5)
+    assert a.metric("rates_model_version") == version
+    assert a.metric("rates_model_loads_total") == loads
+    assert a.metric('rates_model_state{state="current"}') == 1
+    assert_same(a, off, routes=ROUTES[:3])
+
+
+def test_lost_connection_reloads(pg, pair):
+    a, _, off = pair
+    loads = a.metric("rates_model_loads_total")
+    q(pg, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+          f"WHERE application_name = 'ratesd-model' AND datname = '{DB}'")
+    t0 = time.monotonic()
+    while a.metric("rates_model_loads_total") <= loads:
+        assert time.monotonic() - t0 < 10, "no reload after the model's connection was cut"
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    while a.metric('rates_model_state{state="current"}') != 1:
+        assert time.monotonic() - t0 < 10
+        time.sleep(0.05)
+    assert_same(a, off, routes=ROUTES[:3])
+
+
+def test_model_over_its_bound_falls_back_to_the_database(db, pair):
+    _, _, off = pair
+    s = iu.start_server(db, RATES_MODEL_MAX_BYTES=4096)
+    try:
+        assert s.metric('rates_model_state{state="too_large"}') == 1
+        assert s.wait_log("over RATES_MODEL_MAX_BYTES", timeout=5)
+        before = s.metric('rates_model_reads_total{source="database"}')
+        assert_same(s, off, routes=ROUTES[:4])
+        assert s.metric('rates_model_reads_total{source="database"}') >= before + 4
+        assert s.metric("rates_model_bytes") < 4096
+    finally:
+        iu.stop_server(s)
+
+
+def test_consistency_headers_ask_the_database(pair):
+    a, _, _ = pair
+    before = a.metric('rates_model_reads_total{source="database"}')
+    path = rates_path("CNSGH", "NLRTM", "2016-01-01", "2016-01-31")
+    get(a, path, headers={"Rates-Consistency": "primary"})
+    assert a.metric('rates_model_reads_total{source="database"}') == before + 1
+
+
+def test_the_service_role_cannot_write_the_models_tables(pg, db):
+    for sql in ("INSERT INTO rates_changes_folded VALUES (1, 'ZTAA', 'ZTAB', '2030-01-01', 1, 1)",
+                "UPDATE rates_model_state SET epoch = epoch + 1",
+                "DELETE FROM rates_changes_folded",
+                "SELECT 1 FROM rates_model_state FOR UPDATE"):
+        with pytest.raises(Exception) as e:
+            q(pg, sql, user="rates_app")
+        assert "permission denied" in str(e.value), sql
+
+
+def test_reads_after_writes_with_a_frozen_replica(pg):
+    """RATES_DATABASE_READ_URL at a 'replica' that never replays (another database): the model
+    follows the primary, so every read after a write here sees it, and none goes to the
+    replica; a request that asks for a replica at an LSN still reads it (the database path)."""
+    primary = iu.make_db(pg, "rates_model_rr")
+    frozen = iu.make_db(pg, "rates_model_frozen")
+    s = iu.start_server(primary, RATES_DATABASE_READ_URL=frozen)
+    try:
+        for i in range(10):
+            day = f"2032-02-{1 + i:02d}"
+            st, _, doc = iu.post(s, iu.body([("ZTAA", "ZTAB", day, 500 + i)]))
+            assert st == 201, doc
+            body, h = get(s, rates_path("ZTAA", "ZTAB", "2032-02-01", day))
+            assert sum(x["count"] or 0 for x in json.loads(body)["rates"]) == i + 1
+            assert h["server-timing"].startswith("model;dur="), h
+        body, _ = get(s, rates_path("ZTAA", "ZTAB", "2032-02-01", "2032-02-01"),
+                      headers={"Rates-Min-LSN": "0/0"})
+        assert sum(x["count"] or 0 for x in json.loads(body)["rates"]) == 0
+    finally:
+        iu.stop_server(s)
