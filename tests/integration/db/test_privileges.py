@@ -400,6 +400,26 @@ def test_shadowing_attack_hits_nothing(db):
     assert q(su, "SELECT count(*) FROM pg_proc WHERE proowner = 'rates_app'::regrole") == [(0,)]
 
 
+def test_a_login_role_cannot_connect_or_squat_the_migration_lock(db):
+    """0018: a role that may only log in (PostgreSQL 13's defaults let PUBLIC connect) cannot
+    connect to the rates database, so it cannot hold 72730001, the advisory lock `ratesd
+    migrate` keeps across its transactions. Granted CONNECT (an operator's choice), it could:
+    the migration then waits and fails, changing nothing; the service's roles still connect."""
+    cluster, su = db
+    q(su, "DROP ROLE IF EXISTS squat_mig; CREATE ROLE squat_mig LOGIN")
+    assert q(su, "SELECT has_database_privilege('public', 'priv', 'CONNECT'), "
+                 "has_database_privilege('rates_app', 'priv', 'CONNECT')") == [(False, True)]
+    with pytest.raises(psycopg2.OperationalError) as e:
+        connect(cluster, "priv", user="squat_mig")
+    assert "permission denied for database" in str(e.value)
+    # The same role may still connect where PUBLIC may (the cluster's other databases).
+    connect(cluster, "postgres", user="squat_mig").close()
+    app = connect(cluster, "priv", user="rates_app")
+    assert q(app, "SELECT current_user") == [("rates_app",)]
+    app.close()
+    q(su, "DROP ROLE squat_mig")
+
+
 def test_migration_rerun_revokes_create_again(db):
     """0007 run again (as after an interrupted run, or by a DBA) on a database where PUBLIC
     got CREATE back: it revokes it again and changes no role, table, trigger, owner or ACL.

@@ -137,6 +137,8 @@ def test_slot_squatting_by_another_role_refuses_nothing(env):
     the slots are rows it may neither lock nor take through the function."""
     pg, s = env["pg"], env["server"]
     pg.psql("DROP ROLE IF EXISTS rates_squatter; CREATE ROLE rates_squatter LOGIN", db=DB)
+    # Migration 0018 took CONNECT from PUBLIC: an operator granting it is the worst case.
+    pg.psql(f"GRANT CONNECT ON DATABASE {DB} TO rates_squatter", db=DB)
     cmd = ["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "rates_squatter",
            "-d", DB]
     for stmt in ("SELECT 1 FROM ingest_slots FOR UPDATE", "SELECT ingest_take_slot(8)"):
@@ -154,7 +156,7 @@ def test_slot_squatting_by_another_role_refuses_nothing(env):
     finally:
         holder.kill()
         holder.wait(timeout=10)
-        pg.psql("DROP ROLE rates_squatter", db=DB)
+        pg.psql(f"REVOKE CONNECT ON DATABASE {DB} FROM rates_squatter; DROP ROLE rates_squatter", db=DB)
 
 
 def test_aggregate_lock_squatting_blocks_no_writer(env):
@@ -164,6 +166,8 @@ def test_aggregate_lock_squatting_blocks_no_writer(env):
     and it may not lock the row."""
     pg, s = env["pg"], env["server"]
     pg.psql("DROP ROLE IF EXISTS rates_squatter2; CREATE ROLE rates_squatter2 LOGIN", db=DB)
+    # Migration 0018 took CONNECT from PUBLIC: an operator granting it is the worst case.
+    pg.psql(f"GRANT CONNECT ON DATABASE {DB} TO rates_squatter2", db=DB)
     cmd = ["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "rates_squatter2",
            "-d", DB]
     r = subprocess.run(cmd + ["-c", "SELECT 1 FROM rates_locks FOR UPDATE"],
@@ -183,4 +187,4 @@ def test_aggregate_lock_squatting_blocks_no_writer(env):
     finally:
         holder.kill()
         holder.wait(timeout=10)
-        pg.psql("DROP ROLE rates_squatter2", db=DB)
+        pg.psql(f"REVOKE CONNECT ON DATABASE {DB} FROM rates_squatter2; DROP ROLE rates_squatter2", db=DB)

@@ -142,6 +142,8 @@ def test_plain_sql_writers_and_tree_changes_are_followed(pg, pair):
 def test_forged_notify_changes_nothing(pg, pair):
     a, _, off = pair
     q(pg, "DROP ROLE IF EXISTS model_mallory; CREATE ROLE model_mallory LOGIN PASSWORD 'x'")
+    # Migration 0018 took CONNECT from PUBLIC: an operator granting it is the worst case.
+    q(pg, f"GRANT CONNECT ON DATABASE {DB} TO model_mallory")
     version = a.metric("rates_model_version")
     loads = a.metric("rates_model_loads_total")
     q(pg, "NOTIFY rates_data_version, '9223372036854775807'", user="model_mallory")
