@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "db_route.h"
 #include "statemove.h"
 #include "deadline.h"
 #include "dynbuf.h"
@@ -314,48 +315,25 @@ static enum MHD_Result http_queue(struct http_req *req)
     return rc;
 }
 
-/* True when conn is a standby that has not yet replayed lsn (or cannot tell): the read must
- * then go to the primary to see the client's own write. */
-static bool http_replica_behind(struct db_conn *conn, const char *lsn)
-{
-    const char *params[1] = { lsn };
-    PGresult *r = PQexecParams(conn->pg,
-                               "SELECT pg_is_in_recovery() AND "
-                               "coalesce(pg_last_wal_replay_lsn() < $1::pg_lsn, true)",
-                               1, NULL, params, NULL, NULL, 0);
-    bool behind = PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
-                  strcmp(PQgetvalue(r, 0, 0), "f") != 0;
-    PQclear(r);
-    return behind;
-}
-
-/* The pool a job's connection comes from: batch lanes the batch pool; reads the read pool
- * (WORK_DB_READ) or the read lane's primary connections (WORK_DB). */
-static int http_acquire(struct http_req *req, struct db_pool **pool, struct db_conn **conn,
-                        char *err, size_t errcap)
+/* What a job asks the database layer for (src/db_route.h): the lane and the read's flags
+ * decide; the choice of pool, the LSN check and the fallback are db_route's. */
+static int http_acquire(struct http_req *req, struct db_route_got *got, char *err, size_t errcap)
 {
     struct http_server *srv = req->srv;
+    const struct db_route route = { .primary = srv->pool,
+                                    .batch = srv->batch_pool,
+                                    .replicas = srv->read_pool,
+                                    .wait_ms = srv->pool_wait_ms };
+    enum db_route_want want = DB_ROUTE_PRIMARY;
     if (req->work_flags & (WORK_LANE_BATCH | WORK_LANE_COMMIT))
-        *pool = srv->batch_pool;
+        want = DB_ROUTE_BATCH;
     else if (req->work_flags & WORK_DB_READ)
-        *pool = srv->read_pool;
-    else
-        *pool = srv->pool;
-    int rc = db_pool_acquire(*pool, srv->pool_wait_ms, conn, err, errcap);
-    if (rc != DB_OK && *pool == srv->pool && (req->work_flags & WORK_DB_PREFER) &&
-        srv->read_pool != srv->pool) {
-        /* No primary (a failover): the replicas still answer reads (docs/cache.md). */
-        req->fell_back = true;
-        *pool = srv->read_pool;
-        return db_pool_acquire(*pool, srv->pool_wait_ms, conn, err, errcap);
-    }
-    if (rc != DB_OK || *pool != srv->read_pool || *pool == srv->pool || !req->min_lsn[0] ||
-        !http_replica_behind(*conn, req->min_lsn))
-        return rc;
-    db_pool_release(*pool, *conn);
-    *conn = NULL;
-    *pool = srv->pool;
-    return db_pool_acquire(*pool, srv->pool_wait_ms, conn, err, errcap);
+        want = DB_ROUTE_REPLICA;
+    else if (req->work_flags & WORK_DB_PREFER)
+        want = DB_ROUTE_PREFER;
+    int rc = db_route_acquire(&route, want, req->min_lsn, got, err, errcap);
+    req->fell_back = got->fell_back;
+    return rc;
 }
 
 /* On a lane thread: the request's work, with a pooled connection when asked for. */
@@ -363,11 +341,10 @@ static void http_job_run(struct workers_job *job)
 {
     struct http_req *req =
         (struct http_req *)(void *)((char *)job - offsetof(struct http_req, job));
-    struct db_conn *conn = NULL;
-    struct db_pool *pool = NULL;
+    struct db_route_got got = { 0 };
     if (req->work_flags & (WORK_DB | WORK_DB_READ)) {
         char err[512];
-        int rc = http_acquire(req, &pool, &conn, err, sizeof err);
+        int rc = http_acquire(req, &got, err, sizeof err);
         if (rc != DB_OK) {
             str_copy(req->note, sizeof req->note, err);
             http_add_header(req, "Retry-After", "1");
@@ -377,9 +354,9 @@ static void http_job_run(struct workers_job *job)
             return;
         }
     }
-    req->work(req, conn);
-    if (conn)
-        db_pool_release(pool, conn);
+    req->work(req, got.conn);
+    if (got.conn)
+        db_pool_release(got.pool, got.conn);
 }
 
 /* On the lane thread, after the run: the connection resumes (MHD then calls http_access on
