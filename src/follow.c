@@ -392,6 +392,27 @@ bool follow_sync(void)
     return ok;
 }
 
+bool follow_wait_version(int64_t version, long timeout_ms)
+{
+    if (!follow_started)
+        return false;
+    follow_kick();
+    struct timespec until = clock_after_ms(CLOCK_REALTIME, timeout_ms);
+    pthread_mutex_lock(&follow_lock);
+    bool ok = false;
+    for (;;) {
+        struct model_stats s = { 0 };
+        if (follow_model)
+            model_stats(follow_model, &s);
+        ok = follow_state() == FOLLOW_CURRENT && (int64_t)s.version >= version;
+        if (ok || stopping || follow_state() != FOLLOW_CURRENT ||
+            pthread_cond_timedwait(&follow_cond, &follow_lock, &until) != 0)
+            break;
+    }
+    pthread_mutex_unlock(&follow_lock);
+    return ok;
+}
+
 bool follow_read(const char *orig, size_t orig_len, const char *dest, size_t dest_len, int32_t from,
                  int32_t to, struct model_row *out, size_t cap, size_t *count, uint64_t *version,
                  bool *known)

@@ -60,6 +60,11 @@ bool follow_read(const char *orig, size_t orig_len, const char *dest, size_t des
                  int32_t to, struct model_row *out, size_t cap, size_t *count, uint64_t *version,
                  bool *known);
 
+/* Waits at most timeout_ms (on a worker, never on the HTTP thread) for the model to reach
+ * version (one the process learnt elsewhere, e.g. the cache's listener), kicking a pass.
+ * true: it is current at version or newer. */
+bool follow_wait_version(int64_t version, long timeout_ms);
+
 enum follow_state follow_state(void);
 const char *follow_state_name(int state);
 

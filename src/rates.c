@@ -32,6 +32,7 @@ struct rates_query {
     char orig[RATES_CODE_MAX + 1];
     char dest[RATES_CODE_MAX + 1];
     struct readcache_req cache;
+    bool model_behind; /* the model was current but older than the cache's known version */
 };
 
 /* One round trip for ports and regions alike: one primary-key range scan of the daily
@@ -186,9 +187,10 @@ static int rates_read(struct http_req *req, struct db_conn *conn, const struct r
     return 0;
 }
 
-/* Answers from the read model on the HTTP thread (docs/readmodel.md) when it is current;
- * false: the caller asks the database. The average is avg_exact(): bit for bit what the
- * database's avg(price)::float8 gives. An unknown name has no rows, as in the database. */
+/* Answers from the read model (docs/readmodel.md) when it is current and not older than the
+ * newest version this process knows; false: the caller asks the database. The average is
+ * avg_exact(): bit for bit what the database's avg(price)::float8 gives. An unknown name has
+ * no rows, as in the database. On the HTTP thread, or on a worker after a wait. */
 static bool rates_from_model(struct http_req *req, struct rates_query *q)
 {
     if (!APP.cfg.model || readcache_asks_database(req))
@@ -203,6 +205,14 @@ static bool rates_from_model(struct http_req *req, struct rates_query *q)
     if (!rows || !days ||
         !follow_read(q->orig, strlen(q->orig), q->dest, strlen(q->dest), q->from, q->to, rows, span,
                      &n, &version, &known)) {
+        free(rows);
+        free(days);
+        return false;
+    }
+    /* The cache's listener may have read a newer version from the table a moment before the
+     * model's pass applies it: never answer older than a version this process knows. */
+    if ((int64_t)version < readcache_known_version()) {
+        q->model_behind = true;
         free(rows);
         free(days);
         return false;
@@ -229,9 +239,17 @@ static bool rates_from_model(struct http_req *req, struct rates_query *q)
     return true;
 }
 
+/* The model was a moment behind a version the cache's listener had read (the two listeners
+ * hear the same NOTIFY): a pass is due, so a short wait usually answers from memory. */
+#define RATES_MODEL_WAIT_MS 200
+
 static void rates_work(struct http_req *req, struct db_conn *conn)
 {
     struct rates_query *q = req->state;
+    if (q->model_behind && follow_wait_version(readcache_known_version(), RATES_MODEL_WAIT_MS) &&
+        rates_from_model(req, q))
+        return;
+    metrics_model_read(false);
     if (readcache_before_query(req, &q->cache))
         return;
     struct rates_day *days = NULL;
@@ -362,6 +380,5 @@ void rates_on_request(struct http_req *req)
     snprintf(key, sizeof key, "r|%ld|%ld|%s|%s", (long)q->from, (long)q->to, q->orig, q->dest);
     if (readcache_lookup(req, &q->cache, key) || rates_from_model(req, q))
         return;
-    metrics_model_read(false);
     (void)http_defer(req, rates_work, readcache_defer_flags(&q->cache));
 }

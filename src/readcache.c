@@ -202,6 +202,11 @@ void readcache_respond(struct http_req *req, struct readcache_req *rc, char *bod
     http_respond_owned(req, 200, "application/json", body, len);
 }
 
+int64_t readcache_known_version(void)
+{
+    return readcache ? cache_version(readcache) : 0;
+}
+
 void readcache_respond_now(struct http_req *req, struct readcache_req *rc, char *body, size_t len,
                            int64_t version)
 {
