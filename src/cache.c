@@ -1,17 +1,31 @@
-/* cache.c: the response cache: a chained hash table, a CLOCK ring for eviction, a list of
- * fills in progress (single flight), all under one mutex. See cache.h for the contract. */
+/* cache.c: the response cache: a chained hash table under a per-process SipHash key (clients
+ * choose the keys: without the key nobody can aim them at one chain), grown as it fills,
+ * doubly linked so that a removal is O(1); a CLOCK ring for eviction; an admission filter for
+ * large answers; a list of fills in progress (single flight); all under one mutex. A clear
+ * detaches everything under the mutex in O(buckets) and frees it after. See cache.h. */
 #include "cache.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
-#define CACHE_BUCKETS 4096
+#include "siphash.h"
+
+#define CACHE_BUCKETS_MIN 1024 /* grows by doubling while entries > buckets */
+/* Admission: an answer that would take more than 1/CACHE_LARGE_DIV of the cache and more than
+ * CACHE_LARGE_MIN bytes is stored only when the same key was filled before (a flood of
+ * one-off huge answers, such as 100-year spans, cannot flush everything). */
+#define CACHE_LARGE_DIV 64
+#define CACHE_LARGE_MIN 65536
+#define CACHE_SEEN 4096 /* keyed hashes of large misses remembered (a direct-mapped table) */
 
 struct cache_entry {
-    struct cache_entry *next;                  /* hash chain */
+    struct cache_entry *next, *prev;           /* hash chain (prev NULL: the bucket's head) */
+    uint64_t h;                                /* keyed hash of key */
     struct cache_entry *ring_prev, *ring_next; /* CLOCK ring */
     char *key;                                 /* owned */
     char *body, *gz;                           /* owned; gz may be NULL */
@@ -32,14 +46,18 @@ struct cache {
     pthread_mutex_t mu;
     pthread_cond_t filled;
     size_t max_bytes, bytes, entries;
-    struct cache_entry *buckets[CACHE_BUCKETS];
-    struct cache_entry *hand; /* the CLOCK hand: NULL when the ring is empty */
+    struct cache_entry **buckets; /* nbuckets chains, a power of two */
+    size_t nbuckets;
+    uint8_t key[SIPHASH_KEY_BYTES]; /* per process, for the table only (never the ETag) */
+    uint64_t seen[CACHE_SEEN];      /* large misses: keyed hash | 1, 0 = empty */
+    struct cache_entry *hand;       /* the CLOCK hand: NULL when the ring is empty */
     struct cache_flight *flights;
     uint64_t gen;
     int64_t version;
     bool live;
     bool need_primary; /* a local write: fills read the primary until one has ended */
     uint64_t hits, misses, evictions, fills, invalidations, resets, waits, stale_skips;
+    uint64_t admission_skips;
 };
 
 uint64_t cache_hash(const char *s)
@@ -52,11 +70,42 @@ uint64_t cache_hash(const char *s)
     return h;
 }
 
+static uint64_t cache_keyed(const struct cache *c, const char *key)
+{
+    return siphash24(c->key, key, strlen(key));
+}
+
+static struct cache_entry **cache_bucket(const struct cache *c, uint64_t h)
+{
+    return &c->buckets[h & (c->nbuckets - 1)];
+}
+
+/* The table's key: random bytes, or (no getrandom) the clock and the pid, which an attacker
+ * outside the host does not know either. */
+static void cache_seed(struct cache *c)
+{
+    if (getrandom(c->key, sizeof c->key, GRND_NONBLOCK) == (ssize_t)sizeof c->key)
+        return;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    uint64_t a = (uint64_t)t.tv_nsec ^ ((uint64_t)t.tv_sec << 30) ^ (uint64_t)getpid() << 48;
+    uint64_t b = a * 0x9e3779b97f4a7c15ull ^ (uintptr_t)c;
+    memcpy(c->key, &a, 8);
+    memcpy(c->key + 8, &b, 8);
+}
+
 struct cache *cache_new(size_t max_bytes)
 {
     struct cache *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
+    c->nbuckets = CACHE_BUCKETS_MIN;
+    c->buckets = calloc(c->nbuckets, sizeof *c->buckets);
+    if (!c->buckets) {
+        free(c);
+        return NULL;
+    }
+    cache_seed(c);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -76,14 +125,15 @@ static void cache_entry_free(struct cache_entry *e)
     free(e);
 }
 
-/* Unlinks e from its chain and the ring and frees it. Under mu. */
-static void cache_remove(struct cache *c, struct cache_entry *e)
+/* Unlinks e from its chain and the ring, O(1). Under mu. */
+static void cache_unlink(struct cache *c, struct cache_entry *e)
 {
-    struct cache_entry **pp = &c->buckets[cache_hash(e->key) % CACHE_BUCKETS];
-    while (*pp && *pp != e)
-        pp = &(*pp)->next;
-    if (*pp)
-        *pp = e->next;
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        *cache_bucket(c, e->h) = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
     if (e->ring_next == e) {
         c->hand = NULL;
     } else {
@@ -94,20 +144,71 @@ static void cache_remove(struct cache *c, struct cache_entry *e)
     }
     c->bytes -= e->cost;
     c->entries--;
+}
+
+static void cache_remove(struct cache *c, struct cache_entry *e)
+{
+    cache_unlink(c, e);
     cache_entry_free(e);
 }
 
-static void cache_clear(struct cache *c)
+/* Empties the table under mu in O(buckets) and returns the entries (a ring, or NULL) for
+ * cache_ring_free() after the mutex is released: HTTP threads wait for no free(). */
+static struct cache_entry *cache_detach(struct cache *c)
 {
-    while (c->hand)
-        cache_remove(c, c->hand);
+    struct cache_entry *ring = c->hand;
+    memset(c->buckets, 0, c->nbuckets * sizeof *c->buckets);
+    c->hand = NULL;
+    c->bytes = 0;
+    c->entries = 0;
+    return ring;
+}
+
+static void cache_ring_free(struct cache_entry *ring)
+{
+    if (!ring)
+        return;
+    ring->ring_prev->ring_next = NULL; /* cut the circle */
+    while (ring) {
+        struct cache_entry *next = ring->ring_next;
+        cache_entry_free(ring);
+        ring = next;
+    }
+}
+
+/* Doubles the table while entries outnumber buckets (a failed allocation keeps it). */
+static void cache_grow(struct cache *c)
+{
+    if (c->entries <= c->nbuckets || c->nbuckets > SIZE_MAX / 4 / sizeof *c->buckets)
+        return;
+    size_t n = c->nbuckets * 2;
+    struct cache_entry **b = calloc(n, sizeof *b);
+    if (!b)
+        return;
+    for (size_t i = 0; i < c->nbuckets; i++) {
+        struct cache_entry *e = c->buckets[i];
+        while (e) {
+            struct cache_entry *next = e->next;
+            struct cache_entry **head = &b[e->h & (n - 1)];
+            e->prev = NULL;
+            e->next = *head;
+            if (*head)
+                (*head)->prev = e;
+            *head = e;
+            e = next;
+        }
+    }
+    free(c->buckets);
+    c->buckets = b;
+    c->nbuckets = n;
 }
 
 void cache_free(struct cache *c)
 {
     if (!c)
         return;
-    cache_clear(c);
+    cache_ring_free(cache_detach(c));
+    free(c->buckets);
     while (c->flights) {
         struct cache_flight *f = c->flights;
         c->flights = f->next;
@@ -118,10 +219,10 @@ void cache_free(struct cache *c)
     free(c);
 }
 
-static struct cache_entry *cache_find(struct cache *c, const char *key)
+static struct cache_entry *cache_find(struct cache *c, const char *key, uint64_t h)
 {
-    for (struct cache_entry *e = c->buckets[cache_hash(key) % CACHE_BUCKETS]; e; e = e->next)
-        if (strcmp(e->key, key) == 0)
+    for (struct cache_entry *e = *cache_bucket(c, h); e; e = e->next)
+        if (e->h == h && strcmp(e->key, key) == 0)
             return e;
     return NULL;
 }
@@ -134,8 +235,9 @@ static bool cache_valid(const struct cache *c, const struct cache_entry *e)
 static bool cache_lookup(struct cache *c, const char *key, bool gzip, char **body, size_t *len,
                          bool *gz, int64_t *version, bool count_miss)
 {
+    uint64_t h = cache_keyed(c, key);
     pthread_mutex_lock(&c->mu);
-    struct cache_entry *e = cache_find(c, key);
+    struct cache_entry *e = cache_find(c, key, h);
     if (e && !cache_valid(c, e)) {
         cache_remove(c, e);
         e = NULL;
@@ -265,7 +367,16 @@ static void cache_store(struct cache *c, const struct cache_ticket *t, const cha
         c->version = version;
     if (t->primary)
         c->need_primary = false;
-    struct cache_entry *old = cache_find(c, t->key);
+    uint64_t h = cache_keyed(c, t->key);
+    if (cost > c->max_bytes / CACHE_LARGE_DIV && cost > CACHE_LARGE_MIN) {
+        uint64_t *seen = &c->seen[h % CACHE_SEEN];
+        if (*seen != (h | 1)) { /* first time: remember, store nothing */
+            *seen = h | 1;
+            c->admission_skips++;
+            return;
+        }
+    }
+    struct cache_entry *old = cache_find(c, t->key, h);
     if (old)
         cache_remove(c, old);
     cache_evict_for(c, cost);
@@ -288,9 +399,12 @@ static void cache_store(struct cache *c, const struct cache_ticket *t, const cha
     e->cost = cost;
     e->version = version;
     e->gen = c->gen;
-    size_t b = cache_hash(t->key) % CACHE_BUCKETS;
-    e->next = c->buckets[b];
-    c->buckets[b] = e;
+    e->h = h;
+    struct cache_entry **head = cache_bucket(c, h);
+    e->next = *head;
+    if (*head)
+        (*head)->prev = e;
+    *head = e;
     if (!c->hand) {
         e->ring_next = e->ring_prev = e;
         c->hand = e;
@@ -303,6 +417,7 @@ static void cache_store(struct cache *c, const struct cache_ticket *t, const cha
     c->bytes += cost;
     c->entries++;
     c->fills++;
+    cache_grow(c);
 }
 
 void cache_fill_end(struct cache *c, const struct cache_ticket *t, const char *body, size_t len,
@@ -334,8 +449,9 @@ void cache_invalidate(struct cache *c)
     c->gen++;
     c->invalidations++;
     c->need_primary = true;
-    cache_clear(c);
+    struct cache_entry *ring = cache_detach(c);
     pthread_mutex_unlock(&c->mu);
+    cache_ring_free(ring);
 }
 
 bool cache_needs_primary(struct cache *c)
@@ -366,13 +482,14 @@ void cache_set_live(struct cache *c, bool live, int64_t version)
         c->resets++;
     c->live = live;
     c->gen++;
-    cache_clear(c);
+    struct cache_entry *ring = cache_detach(c);
     /* Going live: exactly the version read after LISTEN, even if lower than before (a
      * failover to a standby that had not received the last commits): nothing older than it
      * is left in the cache, and a higher stale mark would refuse every fill. */
     if (live)
         c->version = version;
     pthread_mutex_unlock(&c->mu);
+    cache_ring_free(ring);
 }
 
 void cache_stats(struct cache *c, struct cache_stats *out)
@@ -387,6 +504,8 @@ void cache_stats(struct cache *c, struct cache_stats *out)
         .resets = c->resets,
         .waits = c->waits,
         .stale_skips = c->stale_skips,
+        .admission_skips = c->admission_skips,
+        .buckets = c->nbuckets,
         .bytes = c->bytes,
         .entries = c->entries,
         .max_bytes = c->max_bytes,

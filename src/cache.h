@@ -21,6 +21,8 @@ struct cache;
 
 struct cache_stats {
     uint64_t hits, misses, evictions, fills, invalidations, resets, waits, stale_skips;
+    uint64_t admission_skips; /* large answers not stored on their first fill */
+    uint64_t buckets;         /* the table's chains (it grows with the entries) */
     uint64_t bytes, entries, max_bytes;
     int64_t version; /* newest known data version, 0 when unknown */
     bool live;
@@ -77,7 +79,8 @@ void cache_set_live(struct cache *c, bool live, int64_t version);
 
 void cache_stats(struct cache *c, struct cache_stats *out);
 
-/* 64-bit FNV-1a of s (the ETag's key part). */
+/* 64-bit FNV-1a of s: the ETag's key part, equal in every instance. Not the table's hash (a
+ * keyed SipHash, per process). */
 uint64_t cache_hash(const char *s);
 
 #endif

@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "cache.h"
+#include "siphash.h"
 #include "deflate.h"
 
 static void fill(struct cache *c, const char *key, const char *body, int64_t version)
@@ -146,6 +147,90 @@ static void test_byte_bound_under_a_flood(void **state)
     cache_free(c);
 }
 
+/* SipHash-2-4's vectors from the paper (key 00..0f, message 00..len-1). */
+static void test_siphash_vectors(void **state)
+{
+    (void)state;
+    uint8_t key[16], msg[16];
+    for (int i = 0; i < 16; i++)
+        key[i] = msg[i] = (uint8_t)i;
+    assert_true(siphash24(key, msg, 0) == 0x726fdb47dd0e0e31ull);
+    assert_true(siphash24(key, msg, 1) == 0x74f839c593dc67fdull);
+    assert_true(siphash24(key, msg, 15) == 0xa129ca6149be45e5ull);
+    key[0] ^= 1; /* another key, another hash */
+    assert_true(siphash24(key, msg, 15) != 0xa129ca6149be45e5ull);
+}
+
+/* The table grows with its entries (no fixed 4,096 chains to aim at), every entry stays
+ * reachable across the growth, and one invalidation empties it. */
+static void test_table_grows_and_clears(void **state)
+{
+    (void)state;
+    struct cache *c = cache_new((size_t)64 * 1024 * 1024);
+    cache_set_live(c, true, 1);
+    struct cache_stats s;
+    cache_stats(c, &s);
+    uint64_t first = s.buckets;
+    for (int i = 0; i < 20000; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "r|%d", i);
+        fill(c, key, "v", 1);
+    }
+    cache_stats(c, &s);
+    assert_int_equal(s.entries, 20000);
+    assert_true(s.buckets >= 16384 && s.buckets > first);
+    for (int i = 0; i < 20000; i += 997) {
+        char key[32];
+        snprintf(key, sizeof key, "r|%d", i);
+        char *b = get(c, key);
+        assert_non_null(b);
+        free(b);
+    }
+    cache_invalidate(c);
+    cache_stats(c, &s);
+    assert_int_equal(s.entries, 0);
+    assert_int_equal(s.bytes, 0);
+    assert_null(get(c, "r|5"));
+    cache_free(c);
+}
+
+/* A large one-off answer (over 1/64 of the cache and 64 KiB) is not stored on its first fill;
+ * the same key filled again is; small answers are stored at once. A flood of distinct huge
+ * answers then leaves the small hot entries in place. */
+static void test_large_answers_are_admitted_on_their_second_fill(void **state)
+{
+    (void)state;
+    const size_t max = 16 * 1024 * 1024;
+    struct cache *c = cache_new(max);
+    cache_set_live(c, true, 1);
+    fill(c, "hot", "small", 1);
+    char *big = malloc(2 * 1024 * 1024 + 1);
+    memset(big, 'z', 2 * 1024 * 1024);
+    big[2 * 1024 * 1024] = '\0';
+    for (int i = 0; i < 40; i++) { /* 80 MB of one-off answers into a 16 MB cache */
+        char key[32];
+        snprintf(key, sizeof key, "huge%d", i);
+        fill(c, key, big, 1);
+        assert_null(get(c, key));
+    }
+    char *b = get(c, "hot");
+    assert_non_null(b);
+    free(b);
+    struct cache_stats s;
+    cache_stats(c, &s);
+    assert_int_equal(s.admission_skips, 40);
+    assert_int_equal(s.evictions, 0);
+    /* Asked twice in a row: the second fill is stored (it pays to keep). */
+    fill(c, "again", big, 1);
+    assert_null(get(c, "again"));
+    fill(c, "again", big, 1);
+    b = get(c, "again");
+    assert_non_null(b);
+    free(b);
+    free(big);
+    cache_free(c);
+}
+
 struct flight_arg {
     struct cache *c;
     int led;
@@ -244,6 +329,9 @@ int main(void)
         cmocka_unit_test(test_byte_bound_under_a_flood),
         cmocka_unit_test(test_single_flight),
         cmocka_unit_test(test_gzip_helpers),
+        cmocka_unit_test(test_siphash_vectors),
+        cmocka_unit_test(test_table_grows_and_clears),
+        cmocka_unit_test(test_large_answers_are_admitted_on_their_second_fill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
