@@ -39,8 +39,8 @@ def test_bench_ingest_prints_every_column_and_goal():
                                          "BENCH_ROUNDS": "1"})
     header = next(x for x in out.splitlines() if x.lstrip().startswith("shape"))
     for col in ("(a) POST /batches", "(b) copy+FKs", "(c) copy bare", "(d) bare+index",
-                "(e) no aggregate", "(f) copy+trigs", "a/c", "f/c"):
+                "(e) no aggregate", "(f) copy+trigs", "(g) a, no model", "a/c", "f/c", "g/c"):
         assert col in header, header
     row = next(x for x in out.splitlines() if x.lstrip().startswith("spread"))
-    assert row.count("r/s") == 6, row
+    assert row.count("r/s") == 7, row
     assert "goal spread 2000: (a) >= 0.5x (c) (issue 15)" in out, out
