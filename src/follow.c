@@ -361,35 +361,59 @@ void follow_stop(void)
     follow_cfg.url = NULL;
 }
 
-bool follow_sync(void)
+/* Hands out a ticket (*ticket) and kicks a pass; with wait_ms > 0 and the model current,
+ * waits for a pass that carried the ticket. Returns whether one succeeded; *was_current tells
+ * whether the model was served when the ticket was taken. */
+static bool follow_ticket(long wait_ms, bool *was_current, uint64_t *ticket)
 {
-    if (!follow_started)
-        return true;
     pthread_mutex_lock(&follow_lock);
     int st = atomic_load_explicit(&follow_st, memory_order_relaxed);
-    if (st == FOLLOW_OFF || st == FOLLOW_TOO_LARGE) {
-        pthread_mutex_unlock(&follow_lock);
-        return true;
-    }
+    *was_current = st == FOLLOW_CURRENT;
     /* Even when the model is not served, the ticket keeps a pass that began before this
-     * commit from declaring it current. */
+     * call from declaring it current. */
     uint64_t t = ++want_gen;
+    *ticket = t;
     pthread_mutex_unlock(&follow_lock);
     follow_kick();
-    if (st != FOLLOW_CURRENT)
+    if (!*was_current || wait_ms <= 0)
         return false;
-    struct timespec until = clock_after_ms(CLOCK_REALTIME, follow_cfg.sync_ms);
+    struct timespec until = clock_after_ms(CLOCK_REALTIME, wait_ms);
     pthread_mutex_lock(&follow_lock);
     while (done_gen < t && !stopping)
         if (pthread_cond_timedwait(&follow_cond, &follow_lock, &until) != 0)
             break;
     bool ok = ok_gen >= t;
-    if (!ok) {
+    pthread_mutex_unlock(&follow_lock);
+    return ok;
+}
+
+bool follow_sync(void)
+{
+    if (!follow_started)
+        return true;
+    int st = follow_state();
+    if (st == FOLLOW_OFF || st == FOLLOW_TOO_LARGE)
+        return true;
+    bool was_current = false;
+    uint64_t t = 0;
+    if (follow_ticket(follow_cfg.sync_ms, &was_current, &t) || !was_current)
+        return was_current;
+    pthread_mutex_lock(&follow_lock);
+    if (ok_gen < t) { /* no pass since took this write in */
         follow_mark_stale();
         metrics_model_sync_timeout();
     }
     pthread_mutex_unlock(&follow_lock);
-    return ok;
+    return false;
+}
+
+bool follow_fresh(long timeout_ms)
+{
+    if (!follow_started || follow_state() != FOLLOW_CURRENT)
+        return false;
+    bool was_current = false;
+    uint64_t t = 0;
+    return follow_ticket(timeout_ms, &was_current, &t) && follow_state() == FOLLOW_CURRENT;
 }
 
 bool follow_wait_version(int64_t version, long timeout_ms)

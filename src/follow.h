@@ -60,6 +60,13 @@ bool follow_read(const char *orig, size_t orig_len, const char *dest, size_t des
                  int32_t to, struct model_row *out, size_t cap, size_t *count, uint64_t *version,
                  bool *known);
 
+/* For a read that must be as new as the primary (Rates-Consistency: primary, Rates-Min-LSN):
+ * waits at most timeout_ms (on a worker) for a pass whose snapshot began after the call.
+ * Concurrent callers share one pass, so a flood of such reads costs the database one small
+ * snapshot per pass, not a query each. true: the model is current and that new; false (the
+ * model stays as it is): the caller asks the database. */
+bool follow_fresh(long timeout_ms);
+
 /* Waits at most timeout_ms (on a worker, never on the HTTP thread) for the model to reach
  * version (one the process learnt elsewhere, e.g. the cache's listener), kicking a pass.
  * true: it is current at version or newer. */

@@ -33,6 +33,8 @@ struct rates_query {
     char dest[RATES_CODE_MAX + 1];
     struct readcache_req cache;
     bool model_behind; /* the model was current but older than the cache's known version */
+    bool wants_fresh;  /* Rates-Consistency: primary or Rates-Min-LSN (docs/readmodel.md) */
+    bool fresh;        /* a pass began after this request and succeeded */
 };
 
 /* One round trip for ports and regions alike: one primary-key range scan of the daily
@@ -193,8 +195,12 @@ static int rates_read(struct http_req *req, struct db_conn *conn, const struct r
  * no rows, as in the database. On the HTTP thread, or on a worker after a wait. */
 static bool rates_from_model(struct http_req *req, struct rates_query *q)
 {
-    if (!APP.cfg.model || readcache_asks_database(req))
+    if (!APP.cfg.model)
         return false;
+    if (readcache_asks_database(req) && !q->fresh) {
+        q->wants_fresh = true; /* the worker asks the follower for a pass first */
+        return false;
+    }
     uint64_t t0 = clock_mono_ns();
     size_t span = (size_t)((long)q->to - (long)q->from + 1);
     struct model_row *rows = malloc(span * sizeof *rows);
@@ -249,6 +255,13 @@ static void rates_work(struct http_req *req, struct db_conn *conn)
     if (q->model_behind && follow_wait_version(readcache_known_version(), RATES_MODEL_WAIT_MS) &&
         rates_from_model(req, q))
         return;
+    /* As new as the primary at this moment: a pass that began after the request. Concurrent
+     * such reads share one pass (no query each); else the database path as before. */
+    if (q->wants_fresh && follow_fresh(RATES_MODEL_WAIT_MS)) {
+        q->fresh = true;
+        if (rates_from_model(req, q))
+            return;
+    }
     metrics_model_read(false);
     if (readcache_before_query(req, &q->cache))
         return;

@@ -103,10 +103,26 @@ def test_logfmt_parser_is_strict():
         raise AssertionError(f"parsed {bad!r}")
 
 
-def test_json_request_lines_and_request_id(server, need_dump):
-    # Asks the database (the read model answers without it: Server-Timing model;dur=...).
-    st, h, _ = server.request("GET", RATES_Q, headers={"X-Request-Id": "ops-log-1",
-                                                       "Rates-Consistency": "primary"})
+def test_model_answers_say_so_in_server_timing(server, need_dump):
+    # A request no other test makes (a cache hit carries no Server-Timing).
+    st, h, _ = server.request("GET", "/rates?date_from=2016-01-03&date_to=2016-01-09"
+                                     "&orig_code=CNSGH&dest_code=north_europe_main")
+    assert st == 200 and h["server-timing"].startswith("model;dur="), h
+    assert float(h["server-timing"].split("=")[1]) > 0
+
+
+def test_json_request_lines_and_request_id(pristine_db, need_dump):
+    # The database path's line (the read model answers without it: see the test above).
+    server = support.Server(pristine_db["url"], env={"RATES_MODEL": "false"})
+    server.wait_ready()
+    try:
+        _check_request_lines(server)
+    finally:
+        assert server.stop() == 0
+
+
+def _check_request_lines(server):
+    st, h, _ = server.request("GET", RATES_Q, headers={"X-Request-Id": "ops-log-1"})
     assert st == 200 and h["x-request-id"] == "ops-log-1"
     assert h["server-timing"].startswith("db;dur=")
     assert float(h["server-timing"].split("=")[1]) > 0
