@@ -477,6 +477,19 @@ def up_stack(directory=None):
     return s
 
 
+def model_loads(s):
+    """{ratesd: whole loads of its read model so far} from its log (docs/readmodel.md): each
+    new connection of the follower (start, a failover) reloads from a snapshot."""
+    out = {}
+    for r in stk.RATESDS:
+        try:
+            with open(s.path("logs", f"{r}.log"), errors="replace") as f:
+                out[r] = f.read().count("model: loaded version")
+        except OSError:
+            out[r] = 0
+    return out
+
+
 def ratesd_problems(s):
     """Sanitizer reports and 5xx other than 503 in the ratesd logs."""
     out = {}
