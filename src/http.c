@@ -885,6 +885,39 @@ int http_server_admin_fd(const struct http_server *srv)
     return srv->admin_fd;
 }
 
+struct http_detached {
+    struct workers_job job; /* first: the job is the allocation */
+    void (*fn)(void *arg);
+    void *arg;
+};
+
+static void http_detached_run(struct workers_job *job)
+{
+    struct http_detached *d = (struct http_detached *)(void *)job;
+    d->fn(d->arg);
+}
+
+static void http_detached_done(struct workers_job *job)
+{
+    free(job);
+}
+
+int http_server_batch_job(struct http_server *srv, void (*fn)(void *arg), void *arg)
+{
+    struct http_detached *d = calloc(1, sizeof *d);
+    if (!d)
+        return -1;
+    d->job.run = http_detached_run;
+    d->job.done = http_detached_done;
+    d->fn = fn;
+    d->arg = arg;
+    if (workers_submit(srv->lanes[LANE_BATCH], &d->job) != 0) {
+        free(d);
+        return -1;
+    }
+    return 0;
+}
+
 bool http_server_draining(const struct http_server *srv)
 {
     return atomic_load(&srv->draining);

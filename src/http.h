@@ -179,6 +179,11 @@ struct http_server *http_server_start(const struct http_server_settings *s, char
 /* Readiness off; responses now carry Connection: close. */
 void http_server_set_draining(struct http_server *srv);
 bool http_server_draining(const struct http_server *srv);
+/* Runs fn(arg) as a job of the batch lane, tied to no request (the rollback of an upload whose
+ * connection ended): http_server_stop() runs every queued job before it returns, so shutdown
+ * waits for it. arg belongs to fn. Returns 0, or -1 when the lane refuses (full, stopped, no
+ * memory): the caller runs fn itself. */
+int http_server_batch_job(struct http_server *srv, void (*fn)(void *arg), void *arg) WUR;
 /* Public responses carry Connection: close; readiness unchanged (self-upgrade hand-over). */
 void http_server_set_closing(struct http_server *srv);
 /* Open connections on the public listener. */

@@ -15,7 +15,6 @@
 #include "ingest_int.h"
 
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -535,12 +534,12 @@ void ingest_on_end(struct http_req *req)
     ingest_reply(req, b);
 }
 
-static void *ingest_reaper(void *arg)
+/* Rolls back an upload whose connection ended, and frees it (b is the job's). */
+static void ingest_reaper(void *arg)
 {
-    struct ingest *b = arg; /* owned by this thread */
+    struct ingest *b = arg;
     ingest_db_abort(b);
     ingest_free(b);
-    return NULL;
 }
 
 void ingest_on_free(struct http_req *req, bool completed)
@@ -562,17 +561,10 @@ void ingest_on_free(struct http_req *req, bool completed)
         snprintf(req->note, sizeof req->note, "batch rolled back: %.200s", b->message);
         LOG_INFO("batch %s: rolled back: %s (%llu bytes, %llu rows received)", b->request_id,
                  b->message, (unsigned long long)b->bytes, (unsigned long long)b->rows);
-        /* Rolling back blocks, and HTTP threads never block: a short-lived thread does it,
-         * except at shutdown, where finishing it before the pool closes matters more. */
-        pthread_t t;
-        pthread_attr_t attr;
-        bool spawned = false;
-        if (!http_server_draining(req->srv) && pthread_attr_init(&attr) == 0) {
-            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-            spawned = pthread_create(&t, &attr, ingest_reaper, b) == 0;
-            pthread_attr_destroy(&attr);
-        }
-        if (!spawned)
+        /* Rolling back blocks, and HTTP threads never block: a job of the batch lane does it
+         * (shutdown runs queued jobs before the pools close). Only when the lane refuses
+         * (full, or already stopped) does this thread roll back itself. */
+        if (http_server_batch_job(req->srv, ingest_reaper, b) != 0)
             ingest_reaper(b);
         return;
     }

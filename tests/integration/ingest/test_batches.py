@@ -178,6 +178,9 @@ def test_runs_as_least_privilege_role(env):
 
 def test_setwise_integrity_holds_for_every_writer(env):
     pg = env["pg"]
+    # A batch's rows to update below, whichever tests ran before on this worker (xdist).
+    st, _, doc = iu.post(env["server"], iu.body(iu.gen_rows(3, seed=4242)))
+    assert st == 201, doc
     with pytest.raises(RuntimeError, match="unknown port"):
         pg.psql("INSERT INTO prices VALUES ('ZTAA', 'NOPE', '2030-01-01', 1)", db=DB)
     with pytest.raises(RuntimeError, match="unknown port"):
