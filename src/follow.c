@@ -150,18 +150,18 @@ static enum model_load_status follow_pass(PGconn *pg, bool *need_reload, char *e
     }
     struct model_mark mark;
     enum model_load_status st = model_load_mark(pg, &mark, err, cap);
+    bool changed = false;
     if (st == MODEL_LOAD_OK) {
-        struct model_stats s = { 0 };
-        if (follow_model)
-            model_stats(follow_model, &s);
-        if (*need_reload || !follow_model || mark.epoch != follow_epoch ||
-            mark.pruned > (int64_t)s.version) {
+        int64_t have = follow_model ? (int64_t)model_version(follow_model) : 0;
+        if (*need_reload || !follow_model || mark.epoch != follow_epoch || mark.pruned > have) {
             st = follow_reload(pg, &mark, err, cap);
+            changed = true;
             if (st == MODEL_LOAD_OK)
                 *need_reload = false;
-        } else if (mark.version > (int64_t)s.version) {
+        } else if (mark.version > have) {
             uint64_t t0 = clock_mono_ns();
             st = model_load_follow(pg, follow_model, &mark, follow_cfg.max_bytes, err, cap);
+            changed = true;
             if (st == MODEL_LOAD_OK)
                 metrics_model_applied(clock_mono_ns() - t0);
         }
@@ -170,7 +170,8 @@ static enum model_load_status follow_pass(PGconn *pg, bool *need_reload, char *e
         (void)follow_exec(pg, st == MODEL_LOAD_OK ? "COMMIT" : "ROLLBACK", PGRES_COMMAND_OK);
     if (st == MODEL_LOAD_MISMATCH)
         *need_reload = true; /* the next pass starts from a snapshot */
-    follow_publish_stats();
+    if (changed)
+        follow_publish_stats();
     return st;
 }
 
@@ -425,10 +426,8 @@ bool follow_wait_version(int64_t version, long timeout_ms)
     pthread_mutex_lock(&follow_lock);
     bool ok = false;
     for (;;) {
-        struct model_stats s = { 0 };
-        if (follow_model)
-            model_stats(follow_model, &s);
-        ok = follow_state() == FOLLOW_CURRENT && (int64_t)s.version >= version;
+        uint64_t have = follow_model ? model_version(follow_model) : 0;
+        ok = follow_state() == FOLLOW_CURRENT && (int64_t)have >= version;
         if (ok || stopping || follow_state() != FOLLOW_CURRENT ||
             pthread_cond_timedwait(&follow_cond, &follow_lock, &until) != 0)
             break;

@@ -205,6 +205,13 @@ void metrics_illegal_state_move(int machine)
 
 static int render_head(struct dynbuf *o, const char *name, const char *type, const char *help);
 
+/* One unlabelled series: its name, type, help and value. */
+struct metrics_row {
+    const char *name, *type, *help;
+    uint64_t v;
+};
+static int render_rows(struct dynbuf *o, const struct metrics_row *rows, size_t n);
+
 static _Atomic(const char *) model_state_name = "off";
 static atomic_uint_fast64_t model_version, model_keys, model_bytes;
 static atomic_uint_fast64_t model_loads, model_load_ns_last, model_applies, model_apply_ns;
@@ -248,10 +255,7 @@ static int render_model(struct dynbuf *o)
     for (size_t i = 0; i < ARRAY_LEN(states); i++)
         rc |= dynbuf_printf(o, "rates_model_state{state=\"%s\"} %d\n", states[i],
                             strcmp(states[i], now) == 0);
-    const struct {
-        const char *name, *type, *help;
-        uint64_t v;
-    } rows[] = {
+    const struct metrics_row rows[] = {
         { "rates_model_version", "gauge", "Data version the read model is at.",
           atomic_load(&model_version) },
         { "rates_model_keys", "gauge", "Node-pair-day keys in the read model.",
@@ -268,10 +272,7 @@ static int render_model(struct dynbuf *o)
           "went stale until it caught up).",
           atomic_load(&model_sync_timeouts) },
     };
-    for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
-        rc |= render_head(o, rows[i].name, rows[i].type, rows[i].help);
-        rc |= dynbuf_printf(o, "%s %llu\n", rows[i].name, (unsigned long long)rows[i].v);
-    }
+    rc |= render_rows(o, rows, ARRAY_LEN(rows));
     rc |= render_head(o, "rates_model_load_seconds", "gauge", "Duration of the last whole load.");
     rc |= dynbuf_printf(o, "rates_model_load_seconds %.6f\n",
                         (double)atomic_load(&model_load_ns_last) / 1e9);
@@ -326,6 +327,16 @@ void metrics_batch_done(int outcome, uint64_t rows, uint64_t bytes, uint64_t dur
 static int render_head(struct dynbuf *o, const char *name, const char *type, const char *help)
 {
     return dynbuf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static int render_rows(struct dynbuf *o, const struct metrics_row *rows, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        rc |= render_head(o, rows[i].name, rows[i].type, rows[i].help);
+        rc |= dynbuf_printf(o, "%s %llu\n", rows[i].name, (unsigned long long)rows[i].v);
+    }
+    return rc;
 }
 
 static int render_hist(struct dynbuf *o, const char *name, const char *labels, struct hist *h)
@@ -474,10 +485,7 @@ static int render_cache(struct dynbuf *o)
     struct cache_stats s = { 0 };
     if (c)
         cache_stats(c, &s);
-    const struct {
-        const char *name, *type, *help;
-        uint64_t v;
-    } rows[] = {
+    const struct metrics_row rows[] = {
         { "rates_cache_hits_total", "counter", "Read answers served from the response cache.",
           s.hits },
         { "rates_cache_misses_total", "counter", "Cache lookups that found no valid answer.",
@@ -511,12 +519,7 @@ static int render_cache(struct dynbuf *o)
         { "rates_cache_data_version", "gauge", "The newest data version known (0: none).",
           (uint64_t)(s.version > 0 ? s.version : 0) },
     };
-    int rc = 0;
-    for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
-        rc |= render_head(o, rows[i].name, rows[i].type, rows[i].help);
-        rc |= dynbuf_printf(o, "%s %llu\n", rows[i].name, (unsigned long long)rows[i].v);
-    }
-    return rc;
+    return render_rows(o, rows, ARRAY_LEN(rows));
 }
 
 static int render_fold(struct dynbuf *o)

@@ -407,6 +407,14 @@ int64_t model_port_id(const struct model *m, const char *code, size_t len)
     return model_nodes_find(m->nodes, code, len);
 }
 
+uint64_t model_version(struct model *m)
+{
+    pthread_rwlock_rdlock(&m->lock);
+    uint64_t v = m->version;
+    pthread_rwlock_unlock(&m->lock);
+    return v;
+}
+
 void model_stats(struct model *m, struct model_stats *out)
 {
     pthread_rwlock_rdlock(&m->lock);

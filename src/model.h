@@ -75,6 +75,9 @@ size_t model_read(struct model *m, const char *orig, size_t orig_len, const char
  * the applier may call it (the map changes only in model_replace(), which it also calls). */
 int64_t model_port_id(const struct model *m, const char *code, size_t len);
 
+/* The version the model is at (O(1); model_stats() walks the pair table for its bytes). */
+uint64_t model_version(struct model *m);
+
 struct model_stats {
     uint64_t version;
     size_t keys;  /* node-pair-day rows */

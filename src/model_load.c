@@ -12,6 +12,8 @@
 
 /* Rows per FETCH and per model_apply() of a load. */
 #define MODEL_LOAD_CHUNK 100000
+#define LOAD_STR_(x) #x
+#define LOAD_STR(x) LOAD_STR_(x)
 
 static void load_err(char *err, size_t cap, const char *what, PGconn *pg, const PGresult *r)
 {
@@ -166,9 +168,6 @@ static enum model_load_status load_cursor(PGconn *pg, struct model *m, const cha
     return st;
 }
 
-#define LOAD_FETCH_SQL(cursor) "FETCH 100000 FROM " cursor
-_Static_assert(MODEL_LOAD_CHUNK == 100000, "LOAD_FETCH_SQL names the chunk size");
-
 enum model_load_status model_load_snapshot(PGconn *pg, const struct model_mark *mark,
                                            size_t max_bytes, struct model **out, char *err,
                                            size_t cap)
@@ -194,8 +193,8 @@ enum model_load_status model_load_snapshot(PGconn *pg, const struct model_mark *
         return MODEL_LOAD_DB;
     }
     PQclear(r);
-    st = load_cursor(pg, m, LOAD_FETCH_SQL("rates_model_load"), (uint64_t)mark->version, max_bytes,
-                     err, cap);
+    st = load_cursor(pg, m, "FETCH " LOAD_STR(MODEL_LOAD_CHUNK) " FROM rates_model_load",
+                     (uint64_t)mark->version, max_bytes, err, cap);
     PQclear(PQexec(pg, "CLOSE rates_model_load"));
     if (st != MODEL_LOAD_OK) {
         model_free(m);
@@ -214,26 +213,24 @@ enum model_load_status model_load_snapshot(PGconn *pg, const struct model_mark *
 enum model_load_status model_load_follow(PGconn *pg, struct model *m, const struct model_mark *mark,
                                          size_t max_bytes, char *err, size_t cap)
 {
-    struct model_stats s;
-    model_stats(m, &s);
-    if ((int64_t)s.version >= mark->version)
+    uint64_t have = model_version(m);
+    if ((int64_t)have >= mark->version)
         return MODEL_LOAD_OK;
     char since[24];
-    snprintf(since, sizeof since, "%lld", (long long)s.version);
+    snprintf(since, sizeof since, "%llu", (unsigned long long)have);
     const char *params[1] = { since };
     uint64_t t0 = clock_mono_ns();
     /* Both tables: the fold moves a row from one to the other in one transaction. When the
      * model is at least as new as the fold, nothing it lacks has moved: the log alone (the
      * usual case, since a model follows each commit at once and the fold later). */
-    static const char log_sql[] =
-        "SELECT c.orig_code, c.dest_code, c.day - DATE '1970-01-01', c.n, c.total "
-        "FROM public.rates_changes c WHERE c.version > $1::bigint";
+#define LOAD_CHANGES(table)                                                             \
+    "SELECT orig_code, dest_code, day - DATE '1970-01-01', n, total FROM public." table \
+    " WHERE version > $1::bigint"
+    static const char log_sql[] = LOAD_CHANGES("rates_changes");
     static const char both_sql[] =
-        "SELECT c.orig_code, c.dest_code, c.day - DATE '1970-01-01', c.n, c.total "
-        "FROM public.rates_changes c WHERE c.version > $1::bigint "
-        "UNION ALL SELECT f.orig_code, f.dest_code, f.day - DATE '1970-01-01', f.n, f.total "
-        "FROM public.rates_changes_folded f WHERE f.version > $1::bigint";
-    PGresult *r = PQexecParams(pg, mark->folded > (int64_t)s.version ? both_sql : log_sql, 1, NULL,
+        LOAD_CHANGES("rates_changes") " UNION ALL " LOAD_CHANGES("rates_changes_folded");
+#undef LOAD_CHANGES
+    PGresult *r = PQexecParams(pg, mark->folded > (int64_t)have ? both_sql : log_sql, 1, NULL,
                                params, NULL, NULL, 0);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
         load_err(err, cap, "model changes", pg, r);

@@ -207,42 +207,36 @@ static bool rates_from_model(struct http_req *req, struct rates_query *q)
     struct rates_day *days = calloc(span + 1, sizeof *days);
     uint64_t version = 0;
     size_t n = 0;
-    bool known = false;
-    if (!rows || !days ||
-        !follow_read(q->orig, strlen(q->orig), q->dest, strlen(q->dest), q->from, q->to, rows, span,
-                     &n, &version, &known)) {
-        free(rows);
-        free(days);
-        return false;
+    bool known = false, served = false;
+    if (rows && days &&
+        follow_read(q->orig, strlen(q->orig), q->dest, strlen(q->dest), q->from, q->to, rows, span,
+                    &n, &version, &known)) {
+        /* The cache's listener may have read a newer version from the table a moment before
+         * the model's pass applies it: never answer older than a version this process knows. */
+        q->model_behind = (int64_t)version < readcache_known_version();
+        served = !q->model_behind;
     }
-    /* The cache's listener may have read a newer version from the table a moment before the
-     * model's pass applies it: never answer older than a version this process knows. */
-    if ((int64_t)version < readcache_known_version()) {
-        q->model_behind = true;
-        free(rows);
-        free(days);
-        return false;
-    }
-    size_t k = 0;
-    for (size_t i = n; i-- > 0;) { /* newest first */
-        struct rates_day *d = &days[k];
-        d->offset = rows[i].day - q->from;
-        d->count = (long)rows[i].n;
-        if (avg_exact(rows[i].sum, (int64_t)rows[i].n, &d->avg) == 0)
-            k++;
+    if (served) {
+        size_t k = 0;
+        for (size_t i = n; i-- > 0;) { /* newest first */
+            struct rates_day *d = &days[k];
+            d->offset = rows[i].day - q->from;
+            d->count = (long)rows[i].n;
+            if (avg_exact(rows[i].sum, (int64_t)rows[i].n, &d->avg) == 0)
+                k++;
+        }
+        metrics_model_read(true);
+        req->model_ns = clock_mono_ns() - t0 + 1; /* never 0: the header says where it came from */
+        size_t len;
+        char *body = rates_render(q->from, q->to, days, k, &len);
+        if (body)
+            readcache_respond_now(req, &q->cache, body, len, (int64_t)version);
+        else
+            http_respond_error(req, 500, "Response too large");
     }
     free(rows);
-    metrics_model_read(true);
-    req->model_ns = clock_mono_ns() - t0 + 1; /* never 0: the header says where it came from */
-    size_t len;
-    char *body = rates_render(q->from, q->to, days, k, &len);
     free(days);
-    if (!body) {
-        http_respond_error(req, 500, "Response too large");
-        return true;
-    }
-    readcache_respond_now(req, &q->cache, body, len, (int64_t)version);
-    return true;
+    return served;
 }
 
 /* The model was a moment behind a version the cache's listener had read (the two listeners
@@ -262,9 +256,9 @@ static void rates_work(struct http_req *req, struct db_conn *conn)
         if (rates_from_model(req, q))
             return;
     }
-    metrics_model_read(false);
     if (readcache_before_query(req, &q->cache))
         return;
+    metrics_model_read(false); /* computed by the database (a cache hit above is not) */
     struct rates_day *days = NULL;
     size_t n = 0;
     int64_t version = 0;
