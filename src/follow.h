@@ -51,7 +51,9 @@ void follow_stop(void);
 
 /* A write committed here (called on the worker, before the 2xx is released): returns once the
  * model holds it (a pass whose snapshot began after the call), or after sync_ms with the
- * model stale (reads then ask the database until it catches up). Never waits when off. */
+ * model stale (reads then ask the database until it catches up). Waits only while the model
+ * is current; otherwise it hands the follower a ticket (so that no pass begun before this
+ * commit can declare the model current) and returns at once. */
 bool follow_sync(void);
 
 /* Reads a span from the model when it is current (model_read()'s contract: *count rows,
