@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "acceptor.h"
 #include "db.h"
 #include "db_route.h"
 #include "statemove.h"
@@ -54,9 +54,7 @@ struct http_server {
     atomic_long inflight;
     atomic_long pub_conns; /* open connections on the public listener */
     long max_connections;  /* soft limit: beyond it, a 503 and the connection closes */
-    bool quiesced;
-    int retired[2]; /* owned: numbers of quiesced listeners, closed after the daemons stop */
-    int retired_count;
+    struct acceptor *pub_acceptor, *admin_acceptor; /* owned: MHD never sees the listeners */
 };
 
 /* The admin daemon's cls points here so the handler knows which listener it serves. */
@@ -759,15 +757,17 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap)
     log_write(LOG_LVL_DEBUG, NULL, "http: %s", msg);
 }
 
-static struct MHD_Daemon *http_daemon(struct http_listener *l, int fd, long threads,
+static struct MHD_Daemon *http_daemon(struct http_listener *l, long threads,
                                       const struct http_server_settings *s)
 {
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* No listener in MHD: src/acceptor.c accepts and adds (acceptor.h says why); MHD_USE_ITC
+     * wakes the daemon thread for each added connection. */
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     /* The hard limit (MHD closes at accept) sits above the soft one (a 503 JSON answer). */
     long hard = s->max_connections + s->max_connections / 8 + HTTP_CONN_HEADROOM;
     struct MHD_OptionItem o[16];
     int n = 0;
-    o[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
     if (!l->admin && s->max_connections_per_ip > 0)
         o[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT,
                                           s->max_connections_per_ip, NULL };
@@ -835,7 +835,7 @@ struct http_server *http_server_start(const struct http_server_settings *s, char
     }
     listener_pub.srv = srv;
     listener_pub.admin = false;
-    srv->pub = http_daemon(&listener_pub, srv->pub_fd, s->http_threads, s);
+    srv->pub = http_daemon(&listener_pub, s->http_threads, s);
     if (!srv->pub) {
         snprintf(err, errcap, "cannot start the HTTP server on %s", s->listen);
         goto fail;
@@ -843,14 +843,26 @@ struct http_server *http_server_start(const struct http_server_settings *s, char
     if (srv->admin_fd >= 0) {
         listener_admin.srv = srv;
         listener_admin.admin = true;
-        srv->admin = http_daemon(&listener_admin, srv->admin_fd, 1, s);
+        srv->admin = http_daemon(&listener_admin, 1, s);
         if (!srv->admin) {
             snprintf(err, errcap, "cannot start the admin listener on %s", s->admin_listen);
             goto fail;
         }
     }
+    /* Accepting starts last: every daemon and lane is up by the first connection. */
+    srv->pub_acceptor = acceptor_start(srv->pub_fd, srv->pub, err, errcap);
+    if (!srv->pub_acceptor)
+        goto fail;
+    if (srv->admin) {
+        srv->admin_acceptor = acceptor_start(srv->admin_fd, srv->admin, err, errcap);
+        if (!srv->admin_acceptor)
+            goto fail;
+    }
     return srv;
 fail:
+    acceptor_stop(srv->pub_acceptor);
+    if (srv->admin)
+        MHD_stop_daemon(srv->admin);
     if (srv->pub)
         MHD_stop_daemon(srv->pub);
     for (int l = 0; l < LANE_COUNT; l++)
@@ -923,35 +935,16 @@ bool http_server_draining(const struct http_server *srv)
     return atomic_load(&srv->draining);
 }
 
-/* Retires a quiesced listening socket without freeing its number. MHD 0.9.75's worker
- * threads may still name that number in epoll_ctl after MHD_quiesce_daemon returns (a worker
- * can re-add the listener it has not yet seen quiesced, then remove it): a closed number makes
- * them panic on EBADF, a reused one touches another file. So an eventfd takes the number over:
- * dup3 drops our reference to the socket at once (a socket nobody else holds refuses new
- * connections now, not when the shutdown ends), epoll_ctl on the number stays harmless, and
- * the number is closed only after MHD_stop_daemon has joined the workers. */
-static void http_retire_listener(struct http_server *srv, int fd)
-{
-    if (fd < 0 || srv->retired_count >= (int)(sizeof srv->retired / sizeof srv->retired[0]))
-        return;
-    int ph = eventfd(0, EFD_CLOEXEC);
-    if (ph >= 0) {
-        if (dup3(ph, fd, O_CLOEXEC) < 0)
-            LOG_WARN("cannot retire listener %d: %s; it closes at stop", fd, strerror(errno));
-        close(ph);
-    }
-    srv->retired[srv->retired_count++] = fd;
-}
-
+/* Joins the public acceptor, then closes the listener: with no process left holding it
+ * (an upgrade's child holds its own), the kernel refuses new connections at once. */
 void http_server_stop_accepting(struct http_server *srv)
 {
-    if (srv->quiesced)
+    if (!srv->pub_acceptor)
         return;
-    srv->quiesced = true;
-    MHD_socket fd = MHD_quiesce_daemon(srv->pub);
+    acceptor_stop(srv->pub_acceptor);
+    srv->pub_acceptor = NULL;
+    close(srv->pub_fd);
     srv->pub_fd = -1;
-    if (fd != MHD_INVALID_SOCKET)
-        http_retire_listener(srv, fd);
 }
 
 int http_server_listen_fd(const struct http_server *srv)
@@ -966,12 +959,12 @@ long http_server_inflight(const struct http_server *srv)
 
 void http_server_stop(struct http_server *srv)
 {
-    /* 1. Neither listener accepts any more (the public one may be quiesced already). */
+    /* 1. Neither listener accepts any more (the public one may have stopped already). */
     http_server_stop_accepting(srv);
-    if (srv->admin) {
-        MHD_socket afd = MHD_quiesce_daemon(srv->admin);
-        if (afd != MHD_INVALID_SOCKET)
-            http_retire_listener(srv, afd);
+    if (srv->admin_acceptor) {
+        acceptor_stop(srv->admin_acceptor);
+        srv->admin_acceptor = NULL;
+        close(srv->admin_fd);
         srv->admin_fd = -1;
     }
     /* 2. The lanes refuse new jobs (a late request gets 503, the daemons still run to send
@@ -982,8 +975,6 @@ void http_server_stop(struct http_server *srv)
     if (srv->admin)
         MHD_stop_daemon(srv->admin);
     MHD_stop_daemon(srv->pub);
-    for (int i = 0; i < srv->retired_count; i++)
-        close(srv->retired[i]); /* no worker names these numbers any more */
     /* 4. No request can reach a lane any more: free them. */
     for (int l = 0; l < LANE_COUNT; l++)
         workers_free(srv->lanes[l]);

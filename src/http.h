@@ -1,6 +1,7 @@
 /* http.h: the HTTP front end on GNU libmicrohttpd, routes, responses and deferred work.
  *
- * Threading model: a few epoll threads (RATES_HTTP_THREADS) accept, parse and answer; they
+ * Threading model: one thread per listener accepts (src/acceptor.h: MHD never holds the
+ * listening socket) and a few epoll threads (RATES_HTTP_THREADS) parse and answer; they
  * never block. Anything that talks to PostgreSQL is deferred: the connection is suspended
  * (MHD_suspend_connection), the request goes to the bounded queue of a lane (src/workers.h)
  * whose threads own the blocking libpq calls, and the job's completion resumes the connection
@@ -190,8 +191,8 @@ void http_server_set_closing(struct http_server *srv);
 long http_server_connections(const struct http_server *srv);
 /* The admin listening socket, or -1. */
 int http_server_admin_fd(const struct http_server *srv);
-/* Stops accepting new connections on the public listener (quiesce). The server drops its
- * reference to the socket now and frees the descriptor number in http_server_stop. */
+/* Stops accepting new connections on the public listener: its acceptor thread is joined and
+ * the socket closed now (a self-upgrade's child keeps its own reference). */
 void http_server_stop_accepting(struct http_server *srv);
 /* Requests and batches still in progress. */
 long http_server_inflight(const struct http_server *srv);
@@ -199,7 +200,7 @@ long http_server_inflight(const struct http_server *srv);
  * accepting, the lanes refuse new jobs and finish the queued ones (their connections resume),
  * the daemons close what is left (routes roll back), then the lanes are freed. */
 void http_server_stop(struct http_server *srv);
-/* The public listening socket (for a self-upgrade to inherit); -1 after quiesce. */
+/* The public listening socket (for a self-upgrade to inherit); -1 once accepting stopped. */
 int http_server_listen_fd(const struct http_server *srv);
 
 /* Zeroed per-request state of size bytes, owned by the request and freed when it completes
