@@ -172,8 +172,8 @@ static const struct opt_def opts[] = {
       "read from the database until restart (0: no bound)." },
     { "model_sync_ms", "RATES_MODEL_SYNC_MS", "--model-sync-ms", OPT_INT, 1, 60000, "2000", 0,
       OFF(model_sync_ms), NULL,
-      "Longest wait of a committed write for the read model to hold it before the 2xx; past "
-      "it the model is not used until it caught up." },
+      "Longest a write committed here may stay out of the read model (reads wait for it, "
+      "the writer does not); past it the model is not used until it caught up." },
     { "drain_delay_s", "RATES_DRAIN_DELAY_S", "--drain-delay-s", OPT_INT, 0, 3600, "0", 0,
       OFF(drain_delay_s), NULL,
       "On SIGTERM, keep accepting this long with /readyz at 503 (for load balancers)." },

@@ -38,8 +38,14 @@ static pthread_cond_t follow_cond = PTHREAD_COND_INITIALIZER;
 /* Under follow_lock: sync tickets handed out, the ticket of the last pass that ended and of
  * the last that succeeded (a pass carries the newest ticket when it begins), whether the
  * first load ended, and stop. */
-static uint64_t want_gen, done_gen, ok_gen;
+static uint64_t want_gen, done_gen;
+static _Atomic uint64_t ok_gen; /* written under follow_lock; read anywhere */
 static bool first_done, stopping;
+/* The ticket of this process's newest commit (written under follow_lock, read by the HTTP
+ * threads without it), when it was handed out, and the newest one that marked the model
+ * stale (so that one late pass is counted once). */
+static _Atomic uint64_t commit_gen, commit_ns;
+static uint64_t commit_stale_gen;
 
 const char *follow_state_name(int state)
 {
@@ -388,24 +394,47 @@ static bool follow_ticket(long wait_ms, bool *was_current, uint64_t *ticket)
     return ok;
 }
 
-bool follow_sync(void)
+/* The model is still without a commit of this process: past sync_ms since that commit, it
+ * goes stale (reads ask the database until a pass catches up) and the miss is counted once.
+ * follow_lock held. */
+static void follow_commit_overdue(void)
+{
+    uint64_t g = atomic_load(&commit_gen);
+    if (atomic_load(&ok_gen) >= g || commit_stale_gen >= g)
+        return;
+    if (clock_mono_ns() - atomic_load(&commit_ns) < (uint64_t)follow_cfg.sync_ms * 1000000ull)
+        return;
+    commit_stale_gen = g;
+    follow_mark_stale();
+    metrics_model_sync_timeout();
+}
+
+void follow_note_commit(void)
 {
     if (!follow_started)
-        return true;
-    int st = follow_state();
-    if (st == FOLLOW_OFF || st == FOLLOW_TOO_LARGE)
-        return true;
+        return;
     bool was_current = false;
     uint64_t t = 0;
-    if (follow_ticket(follow_cfg.sync_ms, &was_current, &t) || !was_current)
-        return was_current;
+    (void)follow_ticket(0, &was_current, &t); /* kicks the pass, never waits */
     pthread_mutex_lock(&follow_lock);
-    if (ok_gen < t) { /* no pass since took this write in */
-        follow_mark_stale();
-        metrics_model_sync_timeout();
+    follow_commit_overdue(); /* the previous commit's, before this one replaces it */
+    if (t > atomic_load(&commit_gen)) {
+        atomic_store(&commit_ns, clock_mono_ns());
+        atomic_store(&commit_gen, t);
     }
     pthread_mutex_unlock(&follow_lock);
-    return false;
+}
+
+bool follow_behind_commit(void)
+{
+    if (atomic_load(&ok_gen) >= atomic_load(&commit_gen))
+        return false;
+    if (clock_mono_ns() - atomic_load(&commit_ns) >= (uint64_t)follow_cfg.sync_ms * 1000000ull) {
+        pthread_mutex_lock(&follow_lock); /* rare: a pass overdue */
+        follow_commit_overdue();
+        pthread_mutex_unlock(&follow_lock);
+    }
+    return true;
 }
 
 bool follow_fresh(long timeout_ms)
@@ -425,13 +454,17 @@ bool follow_wait_version(int64_t version, long timeout_ms)
     struct timespec until = clock_after_ms(CLOCK_REALTIME, timeout_ms);
     pthread_mutex_lock(&follow_lock);
     bool ok = false;
+    uint64_t need_gen = atomic_load(&commit_gen); /* and every commit of this process so far */
     for (;;) {
         uint64_t have = follow_model ? model_version(follow_model) : 0;
-        ok = follow_state() == FOLLOW_CURRENT && (int64_t)have >= version;
+        ok = follow_state() == FOLLOW_CURRENT && (int64_t)have >= version &&
+             atomic_load(&ok_gen) >= need_gen;
         if (ok || stopping || follow_state() != FOLLOW_CURRENT ||
             pthread_cond_timedwait(&follow_cond, &follow_lock, &until) != 0)
             break;
     }
+    if (!ok)
+        follow_commit_overdue();
     pthread_mutex_unlock(&follow_lock);
     return ok;
 }

@@ -39,7 +39,7 @@ struct follow_settings {
     const char *url; /* the primary (copied) */
     long connect_timeout_s;
     size_t max_bytes; /* 0: no bound */
-    long sync_ms;     /* longest wait of follow_sync() */
+    long sync_ms;     /* longest a commit of this process may stay out of the model */
 };
 
 /* Starts the thread. Returns 0, or -1 when it cannot start. */
@@ -49,12 +49,17 @@ bool follow_wait_loaded(long timeout_ms);
 /* Stops and joins the thread, frees the model; the state is off afterwards. */
 void follow_stop(void);
 
-/* A write committed here (called on the worker, before the 2xx is released): returns once the
- * model holds it (a pass whose snapshot began after the call), or after sync_ms with the
- * model stale (reads then ask the database until it catches up). Waits only while the model
- * is current; otherwise it hands the follower a ticket (so that no pass begun before this
- * commit can declare the model current) and returns at once. */
-bool follow_sync(void);
+/* A write committed here (called on the worker, before the 2xx is released): hands the
+ * follower a ticket and kicks a pass, without waiting. Until a pass whose snapshot began
+ * after this call has succeeded, follow_behind_commit() is true, so that no read of this
+ * process answers from a model without that write (read-your-writes); the writer's 2xx does
+ * not wait for the model. If no such pass has succeeded sync_ms after the commit when a read
+ * waits for one, the model goes stale (reads ask the database until it catches up). */
+void follow_note_commit(void);
+/* True while a commit of this process is newer than the last successful pass's snapshot:
+ * the caller (HTTP thread) must not answer from the model without follow_wait_version().
+ * The check that marks an overdue model stale (sync_ms) runs here too. */
+bool follow_behind_commit(void);
 
 /* Reads a span from the model when it is current (model_read()'s contract: *count rows,
  * oldest first); false when it is not: the caller asks the database. */
@@ -70,8 +75,8 @@ bool follow_read(const char *orig, size_t orig_len, const char *dest, size_t des
 bool follow_fresh(long timeout_ms);
 
 /* Waits at most timeout_ms (on a worker, never on the HTTP thread) for the model to reach
- * version (one the process learnt elsewhere, e.g. the cache's listener), kicking a pass.
- * true: it is current at version or newer. */
+ * version (one the process learnt elsewhere, e.g. the cache's listener) and to hold every
+ * commit of this process so far, kicking a pass. true: it is current and that new. */
 bool follow_wait_version(int64_t version, long timeout_ms);
 
 enum follow_state follow_state(void);

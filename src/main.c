@@ -169,10 +169,11 @@ static void main_on_write(void)
     fold_kick();
 }
 
-/* The same write, on the worker before its 2xx is released: the model takes it in first. */
+/* The same write, on the worker before its 2xx is released: the follower is kicked, and
+ * reads here wait for its pass (follow_behind_commit) instead of the writer. */
 static void main_on_commit(void)
 {
-    (void)follow_sync();
+    follow_note_commit();
 }
 
 /* The read model (docs/readmodel.md): loaded before the sockets are taken (an upgrade's new

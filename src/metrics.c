@@ -268,8 +268,8 @@ static int render_model(struct dynbuf *o)
         { "rates_model_applies_total", "counter", "Passes that applied new change rows.",
           atomic_load(&model_applies) },
         { "rates_model_sync_timeouts_total", "counter",
-          "Writes answered after RATES_MODEL_SYNC_MS without the model holding them (the model "
-          "went stale until it caught up).",
+          "Commits of this instance still not in the model RATES_MODEL_SYNC_MS after them (the "
+          "model went stale until it caught up).",
           atomic_load(&model_sync_timeouts) },
     };
     rc |= render_rows(o, rows, ARRAY_LEN(rows));

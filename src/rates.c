@@ -208,12 +208,15 @@ static bool rates_from_model(struct http_req *req, struct rates_query *q)
     uint64_t version = 0;
     size_t n = 0;
     bool known = false, served = false;
+    /* Before the read: a pass that took in this process's last commit has applied it to the
+     * model before publishing that it succeeded. */
+    bool behind_commit = follow_behind_commit();
     if (rows && days &&
         follow_read(q->orig, strlen(q->orig), q->dest, strlen(q->dest), q->from, q->to, rows, span,
                     &n, &version, &known)) {
         /* The cache's listener may have read a newer version from the table a moment before
          * the model's pass applies it: never answer older than a version this process knows. */
-        q->model_behind = (int64_t)version < readcache_known_version();
+        q->model_behind = (int64_t)version < readcache_known_version() || behind_commit;
         served = !q->model_behind;
     }
     if (served) {
@@ -246,9 +249,18 @@ static bool rates_from_model(struct http_req *req, struct rates_query *q)
 static void rates_work(struct http_req *req, struct db_conn *conn)
 {
     struct rates_query *q = req->state;
-    if (q->model_behind && follow_wait_version(readcache_known_version(), RATES_MODEL_WAIT_MS) &&
-        rates_from_model(req, q))
-        return;
+    /* A newer version may arrive while waiting (the fold's own commit follows a write): wait
+     * again for it, all within one RATES_MODEL_WAIT_MS. */
+    uint64_t wait_end = clock_mono_ns() + RATES_MODEL_WAIT_MS * 1000000ull;
+    while (q->model_behind) {
+        uint64_t now = clock_mono_ns();
+        long left_ms = now < wait_end ? (long)((wait_end - now) / 1000000ull) + 1 : 0;
+        if (left_ms <= 0 || !follow_wait_version(readcache_known_version(), left_ms))
+            break;
+        q->model_behind = false;
+        if (rates_from_model(req, q))
+            return;
+    }
     /* As new as the primary at this moment: a pass that began after the request. Concurrent
      * such reads share one pass (no query each); else the database path as before. */
     if (q->wants_fresh && follow_fresh(RATES_MODEL_WAIT_MS)) {
