@@ -7,11 +7,13 @@
 #   mixed   (make bench-mixed, issue 13): README-query reads in a closed loop while 4 concurrent
 #           1,000,000-row batches upload and commit; prints p50, p99 and max read latency
 #           (BENCH_ROWS, BENCH_BATCHES, BENCH_READERS, BENCH_ENV).
+#   model_load (make bench-model-load, issue 26): the read model loaded from PostgreSQL at
+#           10,000,000 prices and a SIGUSR2 upgrade's peak memory (BENCH_MODEL_LOAD_PRICES).
 set -eu
 cd "$(dirname "$0")/.."
 case "${1:-}" in
-    ingest | mixed) name=$1 ;;
-    *) echo "usage: scripts/bench-py.sh ingest|mixed [BIN]" >&2; exit 2 ;;
+    ingest | mixed | model_load) name=$1 ;;
+    *) echo "usage: scripts/bench-py.sh ingest|mixed|model_load [BIN]" >&2; exit 2 ;;
 esac
 RATES_BIN=${2:-${RATES_BIN:-build/ratesd}}
 case "$RATES_BIN" in /*) ;; *) RATES_BIN="$PWD/$RATES_BIN" ;; esac

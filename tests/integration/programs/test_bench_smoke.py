@@ -44,3 +44,10 @@ def test_bench_ingest_prints_every_column_and_goal():
     row = next(x for x in out.splitlines() if x.lstrip().startswith("spread"))
     assert row.count("r/s") == 7, row
     assert "goal spread 2000: (a) >= 0.5x (c) (issue 15)" in out, out
+
+
+def test_bench_model_load_prints_load_and_upgrade_figures():
+    out = run_script("bench_model_load.py", {"BENCH_MODEL_LOAD_PRICES": "20000",
+                                             "BENCH_MODEL_LOAD_TIMEOUT_S": "120"})
+    for what in ("prices:", "start: healthy after", "model load", "keys", "peak RSS of both"):
+        assert what in out, (what, out)
