@@ -147,8 +147,18 @@ class RawUpload:
         self.sock.close()
 
 
+def start_model_trio(url):
+    """Two instances with the read model on one database, and a third without the model nor
+    the response cache: the oracle (the database path's bytes)."""
+    return (start_server(url), start_server(url),
+            start_server(url, RATES_MODEL="false", RATES_CACHE_BYTES=0))
+
+
+def rates_path(orig, dest, d0, d1):
+    return f"/rates?date_from={d0}&date_to={d1}&orig_code={orig}&dest_code={dest}"
+
+
 def rates_count(server, orig, dest, d0, d1):
-    st, _, b = server.request("GET", f"/rates?date_from={d0}&date_to={d1}&orig_code={orig}"
-                              f"&dest_code={dest}")
+    st, _, b = server.request("GET", rates_path(orig, dest, d0, d1))
     assert st == 200, b
     return sum(x["count"] or 0 for x in json.loads(b)["rates"])

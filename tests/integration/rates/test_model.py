@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tests.support import ingest as iu
+from tests.support.ingest import rates_path
 
 DB = "rates_model"
 SQL_PORTS = iu.PORTS[:8]
@@ -27,9 +28,7 @@ def db(pg):
 def pair(db):
     """Two instances on one database, and a third that never uses the model (the oracle's
     bytes: the database path as before)."""
-    a = iu.start_server(db)
-    b = iu.start_server(db)
-    off = iu.start_server(db, RATES_MODEL="false", RATES_CACHE_BYTES=0)
+    a, b, off = iu.start_model_trio(db)
     yield a, b, off
     for s in (a, b, off):
         iu.stop_server(s)
@@ -43,10 +42,6 @@ def get(s, path, headers=None):
     st, h, body = s.request("GET", path, headers=headers)
     assert st == 200, body
     return body, h
-
-
-def rates_path(orig, dest, d0, d1):
-    return f"/rates?date_from={d0}&date_to={d1}&orig_code={orig}&dest_code={dest}"
 
 
 ROUTES = [("CNSGH", "NLRTM"), ("china_main", "northern_europe"), ("CNSGH", "north_europe_main"),

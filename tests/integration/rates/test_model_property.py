@@ -29,16 +29,10 @@ def trio(pg):
             "('prop_r1a', 'Prop 1a', 'prop_r1') ON CONFLICT DO NOTHING", db=DB)
     for i, code in enumerate(PORTS):
         pg.psql(f"UPDATE ports SET parent_slug = '{REGIONS[i % 3]}' WHERE code = '{code}'", db=DB)
-    a = iu.start_server(url)
-    b = iu.start_server(url)
-    oracle = iu.start_server(url, RATES_MODEL="false", RATES_CACHE_BYTES=0)
+    a, b, oracle = iu.start_model_trio(url)
     yield a, b, oracle
     for s in (a, b, oracle):
         iu.stop_server(s)
-
-
-def _path(orig, dest, d0, d1):
-    return f"/rates?date_from={d0}&date_to={d1}&orig_code={orig}&dest_code={dest}"
 
 
 def _queries(rng, n):
@@ -46,8 +40,8 @@ def _queries(rng, n):
     out = []
     for _ in range(n):
         i, j = sorted(rng.sample(range(len(DAYS)), 2))
-        out.append(_path(rng.choice(names), rng.choice(names), DAYS[i], DAYS[j]))
-    out.append(_path("ingest_test", "ingest_test", DAYS[0], DAYS[-1]))
+        out.append(iu.rates_path(rng.choice(names), rng.choice(names), DAYS[i], DAYS[j]))
+    out.append(iu.rates_path("ingest_test", "ingest_test", DAYS[0], DAYS[-1]))
     return out
 
 
@@ -130,7 +124,7 @@ def test_random_operations_keep_both_models_equal_to_the_database(pg, trio):
     assert b.metric('rates_model_state{state="current"}') == 1
     assert a.metric('rates_model_reads_total{source="model"}') > 0
     names = PORTS + REGIONS + ["ingest_test"]
-    every = [_path(o, d, DAYS[0], DAYS[-1]) for o in names for d in names]
+    every = [iu.rates_path(o, d, DAYS[0], DAYS[-1]) for o in names for d in names]
     for s, name in ((a, "A"), (b, "B")):
         bad = _converges(s, oracle, every)
         assert bad is None, f"{name} differs at the end at {bad}"
