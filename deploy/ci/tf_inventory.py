@@ -3,12 +3,15 @@
 console` (templatefile() needs no provider) for a 3-member HA environment and a dev one with
 no database VM, and checks the result as Ansible will read it: the groups rates_db, rates_lb
 and rates, every host with ansible_host and rates_ha_address, the app hosts in rates_lb,
-ratesd pointed at the local HAProxy, and passwords only as Vault references. Exit 1 on a problem."""
+ratesd pointed at the local HAProxy as rates_app and the owner's URL as rates, every database
+URL through HAProxy with sslmode=verify-full against the cluster's CA, and passwords only as
+Vault references. Exit 1 on a problem."""
 import json
 import os
 import subprocess
 import sys
 import tempfile
+from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
@@ -72,6 +75,20 @@ for env, napp, ndb in (("prod", 2, 3), ("dev", 1, 0)):
                         f"password: {urls}")
     elif "{{ vault_rates_db_password" not in rvars.get("rates_owner_database_url", ""):
         problems.append(f"{env}: no owner URL (with a Vault password) to migrate with: {rvars}")
+    if ndb:
+        # Who connects where: the owner migrates on the write port, rates_app serves on both;
+        # HAProxy only forwards TCP, so each URL verifies the member's certificate itself.
+        want_url = {"rates_owner_database_url": ("rates", 5000),
+                    "rates_database_url": ("rates_app", 5000),
+                    "rates_database_read_url": ("rates_app", 5001)}
+        for k, (user, port) in want_url.items():
+            u = urlsplit(rvars.get(k, ""))
+            q = parse_qs(u.query)
+            if (u.scheme, u.username, u.hostname, u.port, u.path) != ("postgresql", user, "127.0.0.1", port, "/rates"):
+                problems.append(f"{env}: {k} is not postgresql://{user}:...@127.0.0.1:{port}/rates: {rvars.get(k)}")
+            if q.get("sslmode") != ["verify-full"] or q.get("sslrootcert") != ["/etc/rates/db-ca.crt"]:
+                problems.append(f"{env}: {k} does not verify the member's certificate "
+                                f"(sslmode=verify-full, sslrootcert=/etc/rates/db-ca.crt): {rvars.get(k)}")
     if "{{ vault_rates_app_db_password" not in rvars.get("rates_app_db_password", ""):
         problems.append(f"{env}: rates_app's password is not a Vault reference: {rvars}")
     if "token" in yaml.safe_dump(inv).lower():

@@ -1,7 +1,9 @@
 # Root configuration: one environment per backend and var file (envs/ENV.s3.tfbackend and
 # envs/ENV.tfvars); the state of each lives in its own encrypted, locked S3 object.
 #   terraform init -backend-config=envs/staging.s3.tfbackend
-#   TF_VAR_db_password=... terraform apply -var-file=envs/staging.tfvars
+#   terraform apply -var-file=envs/staging.tfvars
+# With db_instance_count = 0 (PostgreSQL on the app VM) also TF_VAR_db_password=..., the
+# owner's password; with database VMs the passwords are the playbook's (Ansible Vault).
 terraform {
   required_version = ">= 1.5"
   # Partial configuration: bucket, key, region and lock table come from envs/ENV.s3.tfbackend.

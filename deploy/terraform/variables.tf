@@ -48,8 +48,9 @@ variable "bundle_url" {
 }
 
 variable "db_password" {
-  description = "PostgreSQL password (pass with -var or TF_VAR_db_password, never in a file)."
+  description = "Password of the owner role rates, needed only when db_instance_count = 0 (PostgreSQL on the app VM); pass with -var or TF_VAR_db_password, never in a file."
   type        = string
+  default     = ""
   sensitive   = true
 }
 

@@ -27,10 +27,13 @@ all:
       vars:
 %{ if length(db_hosts) > 0 ~}
         # Through HAProxy on each app host (rates_lb): writes to the leader, reads to replicas.
-        # The owner migrates; ratesd serves as rates_app, which owns nothing.
-        rates_owner_database_url: "postgresql://rates:{{ vault_rates_db_password | urlencode }}@127.0.0.1:5000/rates"
-        rates_database_url: "postgresql://rates_app:{{ vault_rates_app_db_password | urlencode }}@127.0.0.1:5000/rates"
-        rates_database_read_url: "postgresql://rates_app:{{ vault_rates_app_db_password | urlencode }}@127.0.0.1:5001/rates"
+        # The owner migrates; ratesd serves as rates_app, which owns nothing. HAProxy passes
+        # TCP through, so TLS runs from here to the member: verify-full against the cluster's
+        # CA (the pki role's, copied to /etc/rates/db-ca.crt by the rates role); every member's
+        # certificate names IP:127.0.0.1, the address these URLs connect to.
+        rates_owner_database_url: "postgresql://rates:{{ vault_rates_db_password | urlencode }}@127.0.0.1:5000/rates?sslmode=verify-full&sslrootcert=/etc/rates/db-ca.crt"
+        rates_database_url: "postgresql://rates_app:{{ vault_rates_app_db_password | urlencode }}@127.0.0.1:5000/rates?sslmode=verify-full&sslrootcert=/etc/rates/db-ca.crt"
+        rates_database_read_url: "postgresql://rates_app:{{ vault_rates_app_db_password | urlencode }}@127.0.0.1:5001/rates?sslmode=verify-full&sslrootcert=/etc/rates/db-ca.crt"
 %{ else ~}
         # No database VM: the one-VM layout, PostgreSQL on the app VM.
         rates_install_postgresql: true

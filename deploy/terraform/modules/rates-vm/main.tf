@@ -2,20 +2,25 @@
 # instances, configured at first boot by cloud-init (install the .deb, or start compose).
 locals {
   tags = merge({ "app" = "rates", "Name" = var.name }, var.tags)
+  # deb + local: PostgreSQL on the VM (one-VM dev layout), the owner's password from Secrets
+  # Manager; deb + cluster: no database and no credentials here, ratesd through HAProxy to
+  # the rates-db members once the playbook has configured it; compose: the compose stack.
+  app_vars = {
+    deb_url    = var.deb_url
+    app_port   = var.app_port
+    write_port = var.haproxy_write_port
+    read_port  = var.haproxy_read_port
+  }
   deb_vars = {
     deb_url       = var.deb_url
-    db_secret_arn = aws_secretsmanager_secret.db_password.arn
-    region        = data.aws_region.current.name
     app_port      = var.app_port
-    write_port    = var.haproxy_write_port
-    read_port     = var.haproxy_read_port
+    db_secret_arn = one(aws_secretsmanager_secret.db_password[*].arn)
+    region        = data.aws_region.current.name
   }
-  # deb + local: PostgreSQL on the VM (one-VM dev layout); deb + cluster: no database here,
-  # ratesd through HAProxy to the rates-db members; compose: the compose stack.
   user_data = (var.mode == "compose"
     ? templatefile("${path.module}/templates/cloud-init-compose.yaml.tpl", { bundle_url = var.bundle_url, app_port = var.app_port })
     : var.database_layout == "cluster"
-    ? templatefile("${path.module}/templates/cloud-init-app.yaml.tpl", local.deb_vars)
+    ? templatefile("${path.module}/templates/cloud-init-app.yaml.tpl", local.app_vars)
   : templatefile("${path.module}/templates/cloud-init-deb.yaml.tpl", local.deb_vars))
 }
 
@@ -122,6 +127,6 @@ resource "aws_instance" "rates" {
     encrypted   = true
   }
   tags = merge(local.tags, { "Name" = "${var.name}-${count.index + 1}" })
-  # The password must be readable before the first boot fetches it.
+  # The owner's password (one-VM layout) must be readable before the first boot fetches it.
   depends_on = [aws_secretsmanager_secret_version.db_password, aws_iam_role_policy.read_db_password]
 }

@@ -77,8 +77,9 @@ variable "bundle_url" {
 }
 
 variable "db_password" {
-  description = "Password of the local PostgreSQL role rates (mode deb)."
+  description = "Password of the owner role rates of the local PostgreSQL (mode deb, database_layout local; required there, unused otherwise: the cluster's owner password is the playbook's vault_rates_db_password)."
   type        = string
+  default     = ""
   sensitive   = true
 }
 

@@ -1,6 +1,9 @@
 #cloud-config
 # First boot of a rates VM (mode compose): Docker from Debian and the compose stack from a
-# bundle (compose.yaml, deploy/, .env without secrets; the secret files are made on the VM). Rendered by Terraform.
+# bundle (compose.yaml, deploy/, .env without secrets). Rendered by Terraform. The roles are
+# compose.yaml's: the one-shot init migrates as the owner, the api serves as rates_app.
+# Every password is made on the VM by deploy/compose/secrets.sh into 0600 files (none comes
+# from Terraform); the instance role reads no secret.
 package_update: true
 packages:
   - docker.io
