@@ -222,7 +222,8 @@ cmd_up() {
     fi
     secrets=$(setting RATES_SECRETS_DIR ./.secrets)
     for f in postgres_password rates_app_password ingest_tokens grafana_admin_password owner_database_url api_database_url \
-        ha_superuser_password ha_replication_password ha_rest_password ha_owner_database_url ha_api_database_url ha_api_read_database_url; do
+        ha_superuser_password ha_replication_password ha_rest_password ha_owner_database_url ha_api_database_url ha_api_read_database_url \
+        rates_monitor_password rates_monitor_verifier; do
         if [ ! -s "$secrets/$f" ]; then
             as_root env RATES_SECRETS_DIR="$secrets" sh deploy/compose/secrets.sh "$secrets" | sed 's/^/rates-compose: /'
             break

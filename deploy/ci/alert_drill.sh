@@ -17,8 +17,9 @@ am_port=$(free_port)
 hook_port=$(free_port)
 exp_port=$(free_port)
 db_port=$(sed -n 's/^CI_DB_PORT=//p' "$envf")
-# The database password: the compose stack's secret file (RATES_SECRETS_DIR of ENV_FILE).
-pwfile=$(sed -n 's/^RATES_SECRETS_DIR=//p' "$envf" | tail -1)/postgres_password
+# The exporter's own login (rates_monitor, a member of pg_monitor only, on the database
+# postgres, as compose runs it): its password file among the compose stack's secrets.
+pwfile=$(sed -n 's/^RATES_SECRETS_DIR=//p' "$envf" | tail -1)/rates_monitor_password
 pids=""
 stop_all() {
     for p in $pids; do kill "$p" 2>/dev/null; done
@@ -38,7 +39,7 @@ promtool check config "$dir/prometheus.yml" || exit 1
 
 /usr/bin/python3 "$root/deploy/ci/webhook.py" "$hook_port" "$dir/webhook.jsonl" &
 pids="$pids $!"
-DATA_SOURCE_URI="127.0.0.1:$db_port/rates?sslmode=disable" DATA_SOURCE_USER=rates DATA_SOURCE_PASS_FILE="$pwfile" \
+DATA_SOURCE_URI="127.0.0.1:$db_port/postgres?sslmode=disable" DATA_SOURCE_USER=rates_monitor DATA_SOURCE_PASS_FILE="$pwfile" \
     prometheus-postgres-exporter --web.listen-address="127.0.0.1:$exp_port" >"$dir/exporter.log" 2>&1 &
 pids="$pids $!"
 prometheus-alertmanager --config.file="$dir/alertmanager.yml" --storage.path="$dir/am" \

@@ -3,13 +3,17 @@
 No secret in any service's environment (passwords, tokens, URLs with credentials); every
 *_FILE / __FILE variable names /run/secrets/NAME of a secret the service lists; every secret is
 a file that exists with mode 0600 in a 0700 directory; every bind mount's source exists (no
-dangling mounts). Profile ha (when present): each Patroni node has its own name, DNS name and
+dangling mounts). Roles: every ratesd server (RATES_LISTEN) connects as rates_app (the user of
+its URL files) and lists none of the owner's secrets; the postgres exporter logs in as
+rates_monitor with rates_monitor_password, which no other service lists, and holds none of the
+owner's secrets either. Profile ha (when present): each Patroni node has its own name, DNS name and
 data volume and lists Patroni's secrets; every server of its HAProxy config is an ha service;
 the ha database URLs (secret files) go through HAProxy."""
 import os
 import re
 import stat
 import sys
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -22,7 +26,10 @@ def need(cond, msg):
         problems.append(msg)
 
 
-SECRETISH = re.compile(r"PASSWORD|TOKEN|DATABASE_URL|DATA_SOURCE_NAME|DATA_SOURCE_PASS|SECRET")
+SECRETISH = re.compile(r"PASSWORD|TOKEN|DATABASE_URL|DATA_SOURCE_NAME|DATA_SOURCE_PASS|SECRET|VERIFIER")
+# The owner's credentials (a superuser in compose): for the database and the one-shot inits only.
+OWNER_SECRETS = {"postgres_password", "owner_database_url", "ha_owner_database_url"}
+MONITOR_SECRET = "rates_monitor_password"
 secrets = cfg.get("secrets", {}) or {}
 for name, s in secrets.items():
     f = s.get("file", "")
@@ -32,6 +39,35 @@ for name, s in secrets.items():
         need(mode == 0o600, f"secret {name}: {f} has mode {oct(mode)}, not 0600")
         dmode = stat.S_IMODE(os.stat(os.path.dirname(f)).st_mode)
         need(dmode == 0o700, f"secret {name}: directory of {f} has mode {oct(dmode)}, not 0700")
+
+
+def url_user(secret):
+    """The user of the URL in secret's file, or None when the file is missing."""
+    f = secrets.get(secret, {}).get("file", "")
+    if not os.path.isfile(f):
+        return None
+    return urlsplit(open(f).read().strip()).username
+
+
+def check_roles(sname, env, listed):
+    """Who connects as what: servers as rates_app, the exporter as rates_monitor, neither as the owner."""
+    exporter = any(k.startswith("DATA_SOURCE_") for k in env)
+    if "RATES_LISTEN" in env or exporter:
+        need(not listed & OWNER_SECRETS, f"{sname}: lists the owner's secrets {sorted(listed & OWNER_SECRETS)}")
+    if "RATES_LISTEN" in env:
+        for k in ("RATES_DATABASE_URL_FILE", "RATES_DATABASE_READ_URL_FILE"):
+            if k in env:
+                user = url_user(os.path.basename(str(env[k])))
+                need(user in (None, "rates_app"), f"{sname}: {k} connects as {user}, not rates_app")
+    if exporter:
+        need(env.get("DATA_SOURCE_USER") == "rates_monitor", f"{sname}: the exporter logs in as "
+             f"{env.get('DATA_SOURCE_USER')!r}, not rates_monitor (pg_monitor only)")
+        need(env.get("DATA_SOURCE_PASS_FILE") == f"/run/secrets/{MONITOR_SECRET}",
+             f"{sname}: DATA_SOURCE_PASS_FILE is not /run/secrets/{MONITOR_SECRET}")
+    else:
+        need(MONITOR_SECRET not in listed, f"{sname}: lists {MONITOR_SECRET} (the exporter's alone)")
+
+
 for sname, svc in cfg.get("services", {}).items():
     env = svc.get("environment", {}) or {}
     if isinstance(env, list):
@@ -54,6 +90,7 @@ for sname, svc in cfg.get("services", {}).items():
         typ = vol.get("type") if isinstance(vol, dict) else ("bind" if src.startswith(("/", ".")) else "volume")
         if typ == "bind":
             need(os.path.exists(src), f"{sname}: bind mount source {src} does not exist (dangling mount)")
+    check_roles(sname, env, listed)
     print(f"{sname}: {len(env)} environment variables, secrets {sorted(listed)}")
 
 

@@ -4,10 +4,20 @@
 resources, restrictive securityContext, migrations in an init container, config from a
 ConfigMap and Secrets mounted as files (the _FILE forms; no secret in any environment), ServiceMonitor + PrometheusRule equal to deploy/monitoring/alerts.yml,
 and per overlay: replicas, HPA 3-20, PDB, zone spread, CloudNativePG Cluster of 3 with the
-read-only service). Also the CRD objects no schema package covers (Cluster)."""
+read-only service). Also the CRD objects no schema package covers (Cluster).
+Roles, in every overlay: the migrate init container reads its URL from a Secret that ratesd does
+not mount, and ratesd mounts no Secret of the PostgreSQL StatefulSet (the owner's password is
+out of its reach). In dev, whose Secrets are rendered: ratesd's URL names rates_app, migrate's
+the StatefulSet's POSTGRES_USER, the PostgreSQL container has both passwords, and no credential
+of a Secret (a URL's password, a token of NAME:TOKEN, any other value whole) is shorter than 16
+characters or found in a file committed to git (deploy/k8s/overlays/dev/make-secrets.sh makes
+them); values are never printed."""
+import base64
 import os
 import re
+import subprocess
 import sys
+from urllib.parse import unquote, urlsplit
 
 import yaml
 
@@ -59,6 +69,119 @@ def secret_file(n, pod, c, var):
         return sec["secretName"]
     need(False, f"{n}: {var} = {path!r} is not a file under a Secret volume mount")
     return None
+
+
+def secret_key(pod, c, var):
+    """(Secret name, key) that container c reads var's file from, or None."""
+    path = {e["name"]: e for e in c.get("env", [])}.get(var, {}).get("value", "")
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    for m in c.get("volumeMounts", []):
+        mp = m["mountPath"].rstrip("/") + "/"
+        sec = vols.get(m["name"], {}).get("secret")
+        if path.startswith(mp) and sec:
+            rel = path[len(mp):]
+            keys = {i["path"]: i["key"] for i in sec.get("items", [])}
+            return sec["secretName"], keys.get(rel, rel)
+    return None
+
+
+def mounted_secrets(pod, c):
+    """Names of the Secrets whose volumes container c mounts."""
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    return {vols[m["name"]]["secret"]["secretName"] for m in c.get("volumeMounts", [])
+            if "secret" in vols.get(m["name"], {})}
+
+
+def credentials(key, value):
+    """The secret parts of a Secret value: a URL's password, the TOKEN of NAME:TOKEN lines, else the value."""
+    value = value.strip()
+    if re.match(r"[a-z][a-z0-9+.-]*://", value):
+        pw = urlsplit(value).password
+        return [unquote(pw)] if pw else []
+    if key == "tokens":
+        return [ln.split(":", 1)[1].strip() for ln in value.splitlines() if ":" in ln]
+    return [value] if value else []
+
+
+_committed = None
+
+
+def committed_files():
+    """(path, bytes) of every file committed to git; without .git (a `make dist` tarball), every
+    file but the git-ignored kinds."""
+    global _committed
+    if _committed is not None:
+        return _committed
+    try:
+        out = subprocess.run(["git", "-C", root, "ls-files", "-z"], capture_output=True, check=True).stdout
+        paths = [p for p in out.decode(errors="replace").split("\0") if p]
+    except (OSError, subprocess.CalledProcessError):
+        skip = re.compile(r"^(build[^/]*|\.git|var|\.run|\.secrets|deploy/k8s/overlays/dev/secrets)(/|$)|(^|/)(__pycache__|"
+                          r"\.pytest_cache|node_modules)(/|$)")
+        paths = []
+        for top, dirs, files in os.walk(root):
+            rel = os.path.relpath(top, root)
+            rel = "" if rel == "." else rel + "/"
+            dirs[:] = [x for x in dirs if not skip.search(rel + x)
+                       and os.path.abspath(os.path.join(top, x)) != os.path.abspath(d)]
+            paths += [rel + f for f in files]
+    _committed = []
+    for rel in paths:
+        full = os.path.join(root, rel)
+        if os.path.isfile(full) and not os.path.islink(full):
+            with open(full, "rb") as f:
+                _committed.append((rel, f.read()))
+    return _committed
+
+
+def check_roles(p, by, pod, main, mig):
+    """Who connects as what (see the module's docstring)."""
+    owner = secret_key(pod, mig, "RATES_DATABASE_URL_FILE") if mig else None
+    served = mounted_secrets(pod, main)
+    if owner:  # without one, the checks of the init container have said so
+        need(owner[0] not in served, f"{p} ratesd mounts the Secret the migrations read the owner's URL from ({owner[0]})")
+    pg = [o for o in by.get("StatefulSet", []) if any("POSTGRES_PASSWORD_FILE" in {e["name"] for e in c.get("env", [])}
+                                                       for c in o["spec"]["template"]["spec"]["containers"])]
+    for o in pg:
+        opod = o["spec"]["template"]["spec"]
+        for c in opod["containers"]:
+            both = served & mounted_secrets(opod, c)
+            need(not both, f"{p} ratesd mounts {sorted(both)}, a Secret of the PostgreSQL {o['metadata']['name']}")
+    if not by.get("Secret"):
+        return  # staging, prod: the Secrets come from CloudNativePG and a secret manager
+    data = {}
+    for o in by["Secret"]:
+        vals = {k: base64.b64decode(v).decode(errors="replace") for k, v in (o.get("data") or {}).items()}
+        vals.update(o.get("stringData") or {})
+        data[o["metadata"]["name"]] = vals
+
+    def url(ref):
+        return urlsplit(data.get(ref[0], {}).get(ref[1], "").strip()) if ref else urlsplit("")
+
+    app = url(secret_key(pod, main, "RATES_DATABASE_URL_FILE"))
+    need(app.username == "rates_app", f"{p} ratesd connects as {app.username!r}, not rates_app (the least-privilege role)")
+    read = secret_key(pod, main, "RATES_DATABASE_READ_URL_FILE")
+    need(read is None or url(read).username == "rates_app", f"{p} ratesd reads as {url(read).username!r}, not rates_app")
+    own = url(owner)
+    need(len(pg) == 1, f"{p} one PostgreSQL StatefulSet with POSTGRES_PASSWORD_FILE")
+    if len(pg) == 1:
+        opod = pg[0]["spec"]["template"]["spec"]
+        c = next(c for c in opod["containers"] if "POSTGRES_PASSWORD_FILE" in {e["name"] for e in c.get("env", [])})
+        user = {e["name"]: e.get("value") for e in c.get("env", [])}.get("POSTGRES_USER", "postgres")
+        need(own.username == user and user != "rates_app", f"{p} migrate connects as {own.username!r}, not the owner {user!r}")
+        pw = secret_key(opod, c, "POSTGRES_PASSWORD_FILE")
+        need(pw and data.get(pw[0], {}).get(pw[1], "").strip() == unquote(own.password or ""),
+             f"{p} the owner's URL and the PostgreSQL's POSTGRES_PASSWORD_FILE differ")
+        held = {v.strip() for n in mounted_secrets(opod, c) for v in data.get(n, {}).values()}
+        need(unquote(app.password or "") in held,
+             f"{p} the PostgreSQL container has no Secret with rates_app's password (its init script creates the role)")
+    for name, vals in sorted(data.items()):
+        for key, value in sorted(vals.items()):
+            for cred in credentials(key, value):
+                need(len(cred) >= 16, f"{p} Secret {name} key {key}: a credential of {len(cred)} characters "
+                     "(generated ones are 32: deploy/k8s/overlays/dev/make-secrets.sh)")
+                hit = next((rel for rel, blob in committed_files() if cred.encode() in blob), None)
+                need(hit is None, f"{p} Secret {name} key {key}: a credential committed to git, in {hit}")
 
 
 for env in ("dev", "staging", "prod"):
@@ -125,6 +248,7 @@ for env in ("dev", "staging", "prod"):
             no_secret_env(f"{p} {o['kind']} {o['metadata']['name']} container {c['name']}", c)
     mig = [c for c in pod.get("initContainers", []) if c.get("args", [])[:1] == ["migrate"]]
     need(len(mig) == 1, f"{p} one init container running `ratesd migrate` (advisory lock: once per rollout)")
+    check_roles(p, by, pod, main, mig[0] if len(mig) == 1 else None)
     sms = by.get("ServiceMonitor", [])
     need(sms and sms[0]["spec"]["endpoints"][0].get("path") == "/metrics", f"{p} ServiceMonitor on /metrics")
     prs = by.get("PrometheusRule", [])

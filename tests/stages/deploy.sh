@@ -212,8 +212,13 @@ c_deb_install_purge() {
 c_k8s_render() {
     [ -x /usr/bin/kubectl ] || { skip "/usr/bin/kubectl (1.32) is absent; Debian's kubectl 1.20 cannot build these kustomizations"; return 77; }
     mkdir -p "$work/k8s"
+    # dev's Secrets are files its make-secrets.sh generates (git-ignored): rendered from a copy
+    # with fresh ones, as a clone has none and the tree's own stay untouched.
+    rm -rf "$work/k8s-src"
+    cp -R deploy/k8s "$work/k8s-src" && rm -rf "$work/k8s-src/overlays/dev/secrets" || return 1
+    sh "$work/k8s-src/overlays/dev/make-secrets.sh" || return 1
     for o in dev staging prod; do
-        /usr/bin/kubectl kustomize "deploy/k8s/overlays/$o" >"$work/k8s/$o.yaml" || return 1
+        /usr/bin/kubectl kustomize "$work/k8s-src/overlays/$o" >"$work/k8s/$o.yaml" || return 1
         echo "$o: $(grep -c '^kind:' "$work/k8s/$o.yaml") objects"
     done
 }
