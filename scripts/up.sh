@@ -75,6 +75,14 @@ fi
 ./build/ratesd migrate
 ./build/ratesd aggregates check # the daily aggregate agrees with the raw prices (exit 1 if not)
 
+# On its own cluster (trust on loopback, as initdb -A trust made it) the service connects as
+# rates_app, the role of migration 0005 that owns nothing, as every deploy target does; the
+# superuser above only loaded and migrated. A RATES_DATABASE_URL given by you is used as given.
+if [ -n "$own_pg" ]; then
+    RATES_DATABASE_URL="postgresql://rates_app@127.0.0.1:$port/rates"
+    echo "rates: serving as rates_app (migrated as postgres)"
+fi
+
 # Serve in the foreground; Ctrl-C reaches ratesd, which drains and exits, then PG stops.
 trap '' INT TERM
 RATES_LISTEN=${RATES_LISTEN:-0.0.0.0:3000} ./build/ratesd "$@" &

@@ -75,6 +75,12 @@ def test_make_up_without_dump_serves_the_sample_then_the_dump():
             rates = json.loads(body)["rates"]
             assert st == 200 and len(rates) == 31
             assert sum(1 for d in rates if d["price"] is not None) >= 20, rates
+            # It serves as rates_app, like every deploy target; postgres only migrated.
+            who = subprocess.run(
+                ["psql", "-X", "-At", "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", "-d",
+                 "postgres", "-c", "SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity "
+                 "WHERE application_name LIKE 'ratesd%'"], capture_output=True, text=True, timeout=30)
+            assert who.stdout.strip() == "rates_app", (who.stdout, who.stderr)
         finally:
             stop_up(p, log)
         text = open(os.path.join(clone, "up.log")).read()
