@@ -8,6 +8,8 @@
 # its Idempotency-Key (deploy/ci/ha_failover_drill.py: both write gaps printed, exit 1 on a
 # lost acknowledged batch); the killed host rejoins as a replica; a full backup through the
 # pgbackrest role's unit lands in the encrypted repository (a volume the three hosts share).
+# Also asserted: no secret on any host's command line during the play (sampled), and TLS for
+# ratesd's sessions and replication (pg_stat_ssl) and for Patroni's REST API.
 # RATES_HA_DB_SUITE picks the database hosts' Debian: bookworm (default: PostgreSQL 15, Patroni
 # 3.0.2, etcd 3.4, pgBackRest 2.45) or bullseye (Debian 11: PostgreSQL 13, production's major,
 # through the same role and its rates_pg_version; Patroni 2.0.2, etcd 3.3, pgBackRest 2.33).
@@ -99,18 +101,24 @@ rnd() { od -An -N9 -tx1 /dev/urandom | tr -d ' \n'; }
 # The secrets, as Ansible Vault would hold them: a vars file given with -e @file (mode 0600).
 owner_pw=$(rnd)
 app_pw=$(rnd)
+su_pw=$(rnd)
+repl_pw=$(rnd)
+rest_pw=$(rnd)
+cipher_pw=$(rnd)$(rnd)
 token="ci-$(rnd)"
 umask 077
 cat >"$dir/secrets.yml" <<EOC
-rates_ha_superuser_password: "$(rnd)"
-rates_ha_replication_password: "$(rnd)"
-rates_ha_rest_password: "$(rnd)"
+rates_ha_superuser_password: "$su_pw"
+rates_ha_replication_password: "$repl_pw"
+rates_ha_rest_password: "$rest_pw"
 rates_ha_owner_password: "$owner_pw"
-rates_pgbackrest_cipher_pass: "$(rnd)$(rnd)"
+rates_pgbackrest_cipher_pass: "$cipher_pw"
 rates_app_db_password: "$app_pw"
 rates_ingest_tokens: "ci:$token"
 EOC
 umask 022
+# Through HAProxy on loopback to a member: every member's certificate names 127.0.0.1 too.
+tls="sslmode=verify-full&sslrootcert=/etc/rates/db-ca.crt"
 {
     echo "all:"
     echo "  vars:"
@@ -134,14 +142,25 @@ umask 022
     echo "        rdci-app:"
     echo "      vars:"
     echo "        rates_deb: \"$deb\""
-    echo "        rates_owner_database_url: \"postgresql://rates:$owner_pw@127.0.0.1:5000/rates\""
-    echo "        rates_database_url: \"postgresql://rates_app:$app_pw@127.0.0.1:5000/rates\""
-    echo "        rates_database_read_url: \"postgresql://rates_app:$app_pw@127.0.0.1:5001/rates\""
+    echo "        rates_owner_database_url: \"postgresql://rates:$owner_pw@127.0.0.1:5000/rates?$tls\""
+    echo "        rates_database_url: \"postgresql://rates_app:$app_pw@127.0.0.1:5000/rates?$tls\""
+    echo "        rates_database_read_url: \"postgresql://rates_app:$app_pw@127.0.0.1:5001/rates?$tls\""
     echo "        rates_listen_port: 3000"
 } >"$dir/inventory.yml"
 cd "$root/deploy/ansible" || exit 1
 export ANSIBLE_CONFIG="$root/deploy/ansible/ansible.cfg" ANSIBLE_LOCAL_TEMP="$dir/tmp" ANSIBLE_NOCOLOR=1 \
     ANSIBLE_PIPELINING=1 ANSIBLE_FORKS=8
+# Process lists during the first play, on every host and here (the controller): 5 samples a
+# second, bounded (20 minutes or the stop file). No secret may show on any command line.
+# shellcheck disable=SC2016 # expanded by the sampling shell, not here
+ps_sample='i=0; while [ "$i" -lt 6000 ] && [ ! -e /run/ps-sample.stop ]; do
+    cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\0" " "; echo; i=$((i + 1)); sleep 0.2; done'
+for h in $hosts; do
+    podman exec -d "$h" sh -c "rm -f /run/ps-sample.stop; { $ps_sample; } >/run/ps-sample.txt" || exit 1
+done
+rm -f /run/ps-sample.stop
+sh -c "$ps_sample" >"$dir/ps-sample-controller.txt" &
+sampler=$!
 for run in 1 2; do
     echo "== ansible-playbook run $run"
     t0=$(date +%s)
@@ -162,8 +181,58 @@ if [ -n "$bad" ]; then
     exit 1
 fi
 echo "second run: changed=0 on every host"
+touch /run/ps-sample.stop
+wait "$sampler"
+rm -f /run/ps-sample.stop
+for h in $hosts; do
+    podman exec "$h" touch /run/ps-sample.stop
+    sleep 0.5
+    podman exec "$h" cat /run/ps-sample.txt >"$dir/ps-sample-$h.txt" || exit 1
+done
+samples=$(cat "$dir"/ps-sample-*.txt | wc -l)
+[ "$samples" -gt 100 ] || { echo "only $samples process-list samples: the sampler did not run"; exit 1; }
+for pw in "$owner_pw" "$app_pw" "$su_pw" "$repl_pw" "$rest_pw" "$cipher_pw" "$token"; do
+    if grep -l -F -- "$pw" "$dir"/ps-sample-*.txt; then
+        grep -h -F -- "$pw" "$dir"/ps-sample-*.txt | sed "s/$pw/<secret>/g" | sort -u | head -5
+        echo "a secret showed on a command line during the play (above, masked)"
+        exit 1
+    fi
+done
+echo "process lists during the play: $samples samples on 5 hosts, no secret on any command line"
+# TLS to the database, as deployed: every ratesd session and both replication streams (from
+# pg_stat_ssl), a session without TLS refused, Patroni's REST API on HTTPS only.
+tls_check() {
+    _all=0 _ssl=0
+    for h in rdci-db1 rdci-db2 rdci-db3; do
+        # shellcheck disable=SC2046 # two numbers
+        set -- $(podman exec "$h" runuser -u postgres -- psql -X -At -F ' ' -c \
+            "SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+             WHERE a.usename = 'rates_app' AND a.client_addr IS NOT NULL")
+        _all=$((_all + $1)) _ssl=$((_ssl + $2))
+        if [ "$(podman exec "$h" runuser -u postgres -- psql -X -At -c 'SELECT pg_is_in_recovery()')" = f ]; then
+            _repl=$(podman exec "$h" runuser -u postgres -- psql -X -At -F ' ' -c \
+                "SELECT count(*), count(*) FILTER (WHERE s.ssl), min(s.version) FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)")
+        fi
+    done
+    echo "rates_app sessions: $_all, over TLS: $_ssl; replication streams, over TLS, protocol: ${_repl:-none}"
+    if [ "$_all" -eq 0 ] || [ "$_all" != "$_ssl" ]; then echo "a ratesd session is not over TLS"; return 1; fi
+    case "$_repl" in "2 2 TLS"*) ;; *) echo "replication is not over TLS on both replicas"; return 1 ;; esac
+    if podman exec -e PGPASSWORD="$app_pw" -e PGCONNECT_TIMEOUT=5 rdci-app psql -X -At \
+        -d "postgresql://rates_app@127.0.0.1:5000/rates?sslmode=disable" -c 'SELECT 1' >"$dir/nossl.log" 2>&1; then
+        echo "a session without TLS was accepted"; return 1
+    fi
+    grep -q 'no encryption' "$dir/nossl.log" || { cat "$dir/nossl.log"; return 1; }
+    echo "without TLS: $(grep -o 'no pg_hba.conf entry.*' "$dir/nossl.log" | head -1)"
+    if podman exec rdci-app curl -s -m 5 -o /dev/null "http://$(host_ip rdci-db1):8008/health"; then
+        echo "Patroni's REST API answered plain HTTP"; return 1
+    fi
+    podman exec rdci-app curl -fsS -m 5 -o /dev/null --cacert /etc/haproxy/rates-ha-ca.crt \
+        "https://$(host_ip rdci-db1):8008/health" || { echo "Patroni's REST API over HTTPS failed"; return 1; }
+    echo "Patroni REST: plain HTTP refused, HTTPS verified against the cluster CA"
+}
+tls_check || exit 1
 # Least privilege as deployed (deploy/ci/app_role_check.sh).
-app_role_check "$port" podman exec rdci-app psql -d "postgresql://rates:$owner_pw@127.0.0.1:5000/rates" || exit 1
+app_role_check "$port" podman exec -e PGPASSWORD="$owner_pw" rdci-app psql -d "postgresql://rates@127.0.0.1:5000/rates?$tls" || exit 1
 cd "$root" || exit 1
 members="rdci-db1=rdci-db1 rdci-db2=rdci-db2 rdci-db3=rdci-db3"
 # shellcheck disable=SC2086 # one MEMBER=CONTAINER word each

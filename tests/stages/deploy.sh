@@ -278,6 +278,19 @@ all:
 EOI
     ansible_refuses "$work/inv-owner.yml" "a service connecting as the owner role" \
         "urlsplit('username')) == 'rates_app'" || return 1
+    # A database whose CA is known, reached without verify-full (as for the cluster it deploys).
+    cat >"$work/inv-notls.yml" <<EOI
+all:
+  children:
+    rates:
+      hosts:
+        app-a: {ansible_connection: local, ansible_python_interpreter: /usr/bin/python3}
+      vars: {rates_deb: /nonexistent.deb, rates_app_db_password: y, rates_db_ca_file: /etc/hostname,
+             rates_owner_database_url: "postgresql://rates:x@127.0.0.1:5000/rates?sslmode=verify-full",
+             rates_database_url: "postgresql://rates_app:x@127.0.0.1:5000/rates?sslmode=require"}
+EOI
+    ansible_refuses "$work/inv-notls.yml" "a database session without verify-full" \
+        "reject('search', 'sslmode=verify-full')" || return 1
     for inv in example dev-example ha-example; do
         (cd deploy/ansible && ANSIBLE_CONFIG=ansible.cfg ansible-playbook -i "inventory/$inv.yml" --syntax-check site.yml) >/dev/null || return 1
     done

@@ -11,8 +11,12 @@ set -eu
 url=$1
 user=${POSTGRES_USER:-rates}
 db=${POSTGRES_DB:-rates}
-pw=$(head -n1 "${RATES_HA_OWNER_PASSWORD_FILE:?}")
-psql -X -q -v ON_ERROR_STOP=1 -v u="$user" -v pw="$pw" -v db="$db" -d "$url" <<'SQL'
+# psql reads the password itself (the backquoted command's argv holds only the file's name):
+# on psql's command line it would show in `ps`.
+[ -r "${RATES_HA_OWNER_PASSWORD_FILE:?}" ] || { echo "ha-post-bootstrap: cannot read $RATES_HA_OWNER_PASSWORD_FILE" >&2; exit 1; }
+export RATES_HA_OWNER_PASSWORD_FILE
+psql -X -q -v ON_ERROR_STOP=1 -v u="$user" -v db="$db" -d "$url" <<'SQL'
+\set pw `head -n1 "$RATES_HA_OWNER_PASSWORD_FILE"`
 SELECT format('CREATE ROLE %I LOGIN CREATEROLE PASSWORD %L', :'u', :'pw')
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'u') \gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'u')
