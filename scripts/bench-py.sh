@@ -9,11 +9,13 @@
 #           (BENCH_ROWS, BENCH_BATCHES, BENCH_READERS, BENCH_ENV).
 #   model_load (make bench-model-load, issue 26): the read model loaded from PostgreSQL at
 #           10,000,000 prices and a SIGUSR2 upgrade's peak memory (BENCH_MODEL_LOAD_PRICES).
+#   staleness (make bench-staleness, issue 26): a second instance's staleness after each of
+#           BENCH_ROUNDS (20) batches of BENCH_STALENESS_ROWS (50,000) rows: median, p99, max.
 set -eu
 cd "$(dirname "$0")/.."
 case "${1:-}" in
-    ingest | mixed | model_load) name=$1 ;;
-    *) echo "usage: scripts/bench-py.sh ingest|mixed|model_load [BIN]" >&2; exit 2 ;;
+    ingest | mixed | model_load | staleness) name=$1 ;;
+    *) echo "usage: scripts/bench-py.sh ingest|mixed|model_load|staleness [BIN]" >&2; exit 2 ;;
 esac
 RATES_BIN=${2:-${RATES_BIN:-build/ratesd}}
 case "$RATES_BIN" in /*) ;; *) RATES_BIN="$PWD/$RATES_BIN" ;; esac

@@ -51,3 +51,11 @@ def test_bench_model_load_prints_load_and_upgrade_figures():
                                              "BENCH_MODEL_LOAD_TIMEOUT_S": "120"})
     for what in ("prices:", "start: healthy after", "model load", "keys", "peak RSS of both"):
         assert what in out, (what, out)
+
+
+@pytest.mark.skipif(not support.dump_path(), reason="needs the dump (RATES_DUMP)")
+def test_bench_staleness_prints_both_instances_figures():
+    out = run_script("bench_staleness.py", {"BENCH_STALENESS_ROWS": "2000", "BENCH_ROUNDS": "3"})
+    assert "second instance's staleness after a 2,000-row batch, 3 rounds: median" in out, out
+    assert "p99" in out and "the writing instance's own first read" in out, out
+    assert "model loads 1 (1: no reload)" in out, out
