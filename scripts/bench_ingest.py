@@ -25,6 +25,7 @@ import tempfile
 import time
 
 from tests import support
+from tests.support import ops
 
 SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "50000,1000000").split(",")]
 SHAPES = os.environ.get("BENCH_SHAPES", "spread,dump").split(",")
@@ -49,11 +50,7 @@ def gen_csv(path, n, codes, shape="spread"):
 
 
 def vm_hwm_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
+    return ops.status_kb(pid, "VmHWM")
 
 
 def run_a(server, path):

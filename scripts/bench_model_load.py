@@ -12,21 +12,14 @@ import sys
 import time
 
 from tests import support
+from tests.support import ops
 
 PRICES = int(os.environ.get("BENCH_MODEL_LOAD_PRICES", "10000000"))
 TIMEOUT_S = int(os.environ.get("BENCH_MODEL_LOAD_TIMEOUT_S", "600"))
 
 
 def status_mb(pid, key):
-    """A VmRSS/VmHWM line of /proc/PID/status in MB; 0 once the process is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return ops.status_kb(pid, key) / 1024
 
 
 def children(pid):

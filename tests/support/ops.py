@@ -23,6 +23,18 @@ def pid_alive(pid):
         return False
 
 
+def status_kb(pid, key):
+    """One kB line of /proc/PID/status (VmRSS, VmHWM...); 0 once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def wait_pid_gone(pid, timeout):
     deadline = time.time() + timeout
     while time.time() < deadline:

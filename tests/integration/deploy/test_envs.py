@@ -19,6 +19,7 @@ import time
 import pytest
 
 from tests import support
+from tests.support import ops
 
 ENV_SH = os.path.join(support.ROOT, "scripts", "env.sh")
 GEN = os.path.join(os.path.dirname(support.RATES_BIN), "rates-gen")
@@ -88,8 +89,7 @@ def test_gen_streams_large_sizes_in_constant_memory():
         elif inside:
             n += 1
             if n % 200000 == 0:  # the peak RSS so far, while it is still writing
-                with open(f"/proc/{p.pid}/status") as f:
-                    hwm = max(hwm, next((int(l.split()[1]) for l in f if l.startswith("VmHWM:")), 0))
+                hwm = max(hwm, ops.status_kb(p.pid, "VmHWM"))
     assert p.wait() == 0
     assert n == 2000000
     assert 0 < hwm < 20000, f"peak RSS {hwm} kB"
