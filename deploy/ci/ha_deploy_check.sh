@@ -204,6 +204,13 @@ echo "process lists during the play: $samples samples on 5 hosts, no secret on a
 tls_check() {
     _all=0 _ssl=0
     for h in rdci-db1 rdci-db2 rdci-db3; do
+        # A member may still be (re)starting its PostgreSQL right after the play: wait for it.
+        _i=0
+        until podman exec "$h" runuser -u postgres -- psql -X -At -c 'SELECT 1' >/dev/null 2>&1; do
+            _i=$((_i + 1))
+            [ "$_i" -lt 90 ] || { echo "PostgreSQL on $h did not answer in 90 s"; return 1; }
+            sleep 1
+        done
         # shellcheck disable=SC2046 # two numbers
         set -- $(podman exec "$h" runuser -u postgres -- psql -X -At -F ' ' -c \
             "SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
