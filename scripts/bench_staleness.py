@@ -16,25 +16,12 @@ import tempfile
 import threading
 import time
 
-from scripts.bench_ingest import gen_csv
+from scripts.bench_ingest import TOKEN, gen_csv, run_a
 from tests import support
 
 ROWS = int(os.environ.get("BENCH_STALENESS_ROWS", "50000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "20"))
-TOKEN = "bench-token-0123456789abcdef"
 WAIT_S = 10.0
-
-
-def post(port, data):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    c.request("POST", "/batches", body=data, headers={
-        "Content-Type": "text/csv", "Content-Length": str(len(data)),
-        "Authorization": f"Bearer {TOKEN}"})
-    r = c.getresponse()
-    body = r.read()
-    c.close()
-    if r.status != 201:
-        raise RuntimeError(f"POST /batches: {r.status} {body[:300]!r}")
 
 
 def count_on(conn, path):
@@ -95,8 +82,9 @@ def main():
             rates = f"/rates?date_from={day}&date_to={day}&orig_code={orig}&dest_code={dest}"
             if count_on(conn_b, rates):  # null: no price that day yet
                 raise RuntimeError(f"{rates}: B counts prices before the batch")
-            data = base + "".join(f"{orig},{dest},{day},{100 + k}\n" for k in range(3)).encode()
-            post(a.port, data)
+            with open(path + ".round", "wb") as f:
+                f.write(base + "".join(f"{orig},{dest},{day},{100 + k}\n" for k in range(3)).encode())
+            run_a(a, path + ".round")
             # A's one read in a thread of its own: B's loop starts at the same instant.
             got = {}
             t = threading.Thread(target=lambda: got.update(a=timed(count_on, conn_a, rates)))
