@@ -150,11 +150,14 @@ tls="sslmode=verify-full&sslrootcert=/etc/rates/db-ca.crt"
 cd "$root/deploy/ansible" || exit 1
 export ANSIBLE_CONFIG="$root/deploy/ansible/ansible.cfg" ANSIBLE_LOCAL_TEMP="$dir/tmp" ANSIBLE_NOCOLOR=1 \
     ANSIBLE_PIPELINING=1 ANSIBLE_FORKS=8
+# Where a play's time goes: the slowest tasks, printed after each run's recap.
+export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks PROFILE_TASKS_TASK_OUTPUT_LIMIT=8
 # Process lists during the first play, on every host and here (the controller): 5 samples a
 # second, bounded (20 minutes or the stop file). No secret may show on any command line.
 # shellcheck disable=SC2016 # expanded by the sampling shell, not here
 ps_sample='i=0; while [ "$i" -lt 6000 ] && [ ! -e /run/ps-sample.stop ]; do
-    cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\0" " "; echo; i=$((i + 1)); sleep 0.2; done'
+    echo "--- ps sample"; cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\0" " "; echo
+    i=$((i + 1)); sleep 0.2; done'
 for h in $hosts; do
     podman exec -d "$h" sh -c "rm -f /run/ps-sample.stop; { $ps_sample; } >/run/ps-sample.txt" || exit 1
 done
@@ -168,6 +171,7 @@ for run in 1 2; do
     rc=$?
     echo "run $run: $(($(date +%s) - t0)) s"
     grep -A6 '^PLAY RECAP' "$dir/run$run.log"
+    grep -E ' -{3,} +[0-9.]+s$' "$dir/run$run.log" | tail -8
     if [ "$rc" != 0 ]; then
         grep -B5 -A15 'fatal:' "$dir/run$run.log" | head -80
         tail -30 "$dir/run$run.log"
@@ -189,7 +193,8 @@ for h in $hosts; do
     sleep 0.5
     podman exec "$h" cat /run/ps-sample.txt >"$dir/ps-sample-$h.txt" || exit 1
 done
-samples=$(cat "$dir"/ps-sample-*.txt | wc -l)
+# A command line may hold newlines: count the marker lines, not lines.
+samples=$(cat "$dir"/ps-sample-*.txt | grep -c '^--- ps sample$')
 [ "$samples" -gt 100 ] || { echo "only $samples process-list samples: the sampler did not run"; exit 1; }
 for pw in "$owner_pw" "$app_pw" "$su_pw" "$repl_pw" "$rest_pw" "$cipher_pw" "$token"; do
     if grep -l -F -- "$pw" "$dir"/ps-sample-*.txt; then
@@ -228,7 +233,8 @@ tls_check() {
         -d "postgresql://rates_app@127.0.0.1:5000/rates?sslmode=disable" -c 'SELECT 1' >"$dir/nossl.log" 2>&1; then
         echo "a session without TLS was accepted"; return 1
     fi
-    grep -q 'no encryption' "$dir/nossl.log" || { cat "$dir/nossl.log"; return 1; }
+    # PostgreSQL 14 and later say "no encryption", 13 "SSL off".
+    grep -Eq 'no encryption|SSL off' "$dir/nossl.log" || { cat "$dir/nossl.log"; return 1; }
     echo "without TLS: $(grep -o 'no pg_hba.conf entry.*' "$dir/nossl.log" | head -1)"
     if podman exec rdci-app curl -s -m 5 -o /dev/null "http://$(host_ip rdci-db1):8008/health"; then
         echo "Patroni's REST API answered plain HTTP"; return 1
