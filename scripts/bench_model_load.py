@@ -18,7 +18,7 @@ PRICES = int(os.environ.get("BENCH_MODEL_LOAD_PRICES", "10000000"))
 TIMEOUT_S = int(os.environ.get("BENCH_MODEL_LOAD_TIMEOUT_S", "600"))
 
 
-def status_mb(pid, key):
+def status_mib(pid, key):
     return ops.status_kb(pid, key) / 1024
 
 
@@ -54,8 +54,8 @@ def main():
               f"{server.metric('rates_model_load_seconds'):.1f} s, "
               f"{int(server.metric('rates_model_keys')):,} keys, "
               f"{server.metric('rates_model_bytes') / 1e6:.1f} MB; state current {current}; "
-              f"RSS {status_mb(server.proc.pid, 'VmRSS'):.1f} MB, "
-              f"peak {status_mb(server.proc.pid, 'VmHWM'):.1f} MB")
+              f"RSS {status_mib(server.proc.pid, 'VmRSS'):.1f} MiB, "
+              f"peak {status_mib(server.proc.pid, 'VmHWM'):.1f} MiB")
         old = server.proc.pid
         t0 = time.monotonic()
         server.signal(signal.SIGUSR2)
@@ -64,22 +64,22 @@ def main():
             kids = children(old)
             if kids:
                 new_pid = kids[0]
-            peak = max(peak, status_mb(old, "VmRSS") + sum(status_mb(k, "VmRSS") for k in kids))
+            peak = max(peak, status_mib(old, "VmRSS") + sum(status_mib(k, "VmRSS") for k in kids))
             time.sleep(0.05)
         took = time.monotonic() - t0
         if server.proc.poll() is None or not new_pid:
             print(f"upgrade: not handed over in {took:.0f} s", file=sys.stderr)
             return 1
         print(f"upgrade (SIGUSR2): the old process exited {server.proc.returncode} after "
-              f"{took:.1f} s; peak RSS of both together {peak:.1f} MB; the new process's "
-              f"peak {status_mb(new_pid, 'VmHWM'):.1f} MB")
+              f"{took:.1f} s; peak RSS of both together {peak:.1f} MiB; the new process's "
+              f"peak {status_mib(new_pid, 'VmHWM'):.1f} MiB")
         return 0
     finally:
         if new_pid:
             try:
                 os.kill(new_pid, signal.SIGTERM)
                 for _ in range(200):
-                    if status_mb(new_pid, "VmRSS") == 0:
+                    if status_mib(new_pid, "VmRSS") == 0:
                         break
                     time.sleep(0.05)
             except OSError:
