@@ -152,7 +152,7 @@ export ANSIBLE_CONFIG="$root/deploy/ansible/ansible.cfg" ANSIBLE_LOCAL_TEMP="$di
     ANSIBLE_PIPELINING=1 ANSIBLE_FORKS=8
 # Where a play's time goes: the slowest tasks, printed after each run's recap.
 export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks PROFILE_TASKS_TASK_OUTPUT_LIMIT=8
-# Process lists during the first play, on every host and here (the controller): 5 samples a
+# Process lists during both plays, on every host and here (the controller): 5 samples a
 # second, bounded (20 minutes or the stop file). No secret may show on any command line.
 # shellcheck disable=SC2016 # expanded by the sampling shell, not here
 ps_sample='i=0; while [ "$i" -lt 6000 ] && [ ! -e /run/ps-sample.stop ]; do
