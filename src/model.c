@@ -26,22 +26,6 @@ struct model {
     uint64_t version;
 };
 
-static uint64_t pair_key(uint32_t orig, uint32_t dest)
-{
-    return (uint64_t)orig << 32 | dest;
-}
-
-/* splitmix64's finalizer: the keys are node ids of the database's own map, never a client's. */
-static size_t pair_hash(uint64_t k)
-{
-    k ^= k >> 30;
-    k *= 0xbf58476d1ce4e5b9ull;
-    k ^= k >> 27;
-    k *= 0x94d049bb133111ebull;
-    k ^= k >> 31;
-    return (size_t)k;
-}
-
 static struct pair_slot *slots_new(size_t n)
 {
     struct pair_slot *s = malloc(n * sizeof *s);
@@ -56,7 +40,7 @@ static struct pair_slot *slots_new(size_t n)
 static struct pair_slot *slots_find(struct pair_slot *slots, size_t nslots, uint64_t key)
 {
     size_t mask = nslots - 1;
-    for (size_t i = pair_hash(key) & mask;; i = (i + 1) & mask)
+    for (size_t i = model_pair_hash(key) & mask;; i = (i + 1) & mask)
         if (slots[i].key == key || slots[i].key == PAIR_EMPTY)
             return &slots[i];
 }
@@ -148,7 +132,7 @@ static int pending_grow_index(struct pending_set *p)
     if (!index)
         return -1;
     for (size_t i = 0; i < p->len; i++) {
-        size_t j = pair_hash(p->list[i].key) & (n - 1);
+        size_t j = model_pair_hash(p->list[i].key) & (n - 1);
         while (index[j])
             j = (j + 1) & (n - 1);
         index[j] = (uint32_t)i + 1;
@@ -164,7 +148,7 @@ static struct pending *pending_get(struct pending_set *p, uint64_t key)
     if ((p->len + 1) * 4 > p->nindex * 3 && pending_grow_index(p) != 0)
         return NULL;
     size_t mask = p->nindex - 1;
-    size_t j = pair_hash(key) & mask;
+    size_t j = model_pair_hash(key) & mask;
     for (; p->index[j]; j = (j + 1) & mask)
         if (p->list[p->index[j] - 1].key == key)
             return &p->list[p->index[j] - 1];
@@ -329,7 +313,7 @@ enum model_status model_apply(struct model *m, struct model_delta *d, size_t cou
         }
         for (size_t a = 0; a < no && st == MODEL_OK; a++)
             for (size_t b = 0; b < nd; b++) {
-                struct pending *pe = pending_get(&ps, pair_key(on[a], dn[b]));
+                struct pending *pe = pending_get(&ps, model_pair_key(on[a], dn[b]));
                 if (!pe || pending_add(pe, d[i].day, d[i].n, d[i].sum) != 0) {
                     st = MODEL_NOMEM;
                     break;
@@ -348,6 +332,30 @@ enum model_status model_apply(struct model *m, struct model_delta *d, size_t cou
     pthread_mutex_unlock(&m->apply);
     pending_set_free(&ps); /* after a publish: the replaced series */
     return st;
+}
+
+enum model_status model_adopt(struct model *m, uint32_t orig, uint32_t dest,
+                              struct model_row *rows, uint32_t len)
+{
+    if ((m->npairs + 1) * 4 > m->nslots * 3) {
+        size_t nslots = m->nslots * 2;
+        struct pair_slot *grown = slots_new(nslots);
+        if (!grown) {
+            free(rows);
+            return MODEL_NOMEM;
+        }
+        for (size_t i = 0; i < m->nslots; i++)
+            if (m->slots[i].key != PAIR_EMPTY)
+                *slots_find(grown, nslots, m->slots[i].key) = m->slots[i];
+        free(m->slots);
+        m->slots = grown;
+        m->nslots = nslots;
+    }
+    struct pair_slot *s = slots_find(m->slots, m->nslots, model_pair_key(orig, dest));
+    *s = (struct pair_slot){ .key = model_pair_key(orig, dest), .rows = rows, .len = len };
+    m->npairs++;
+    m->keys += len;
+    return MODEL_OK;
 }
 
 void model_replace(struct model *into, struct model *from)
@@ -383,7 +391,7 @@ size_t model_read(struct model *m, const char *orig, size_t orig_len, const char
     *known = o >= 0 && t >= 0;
     if (*known) {
         const struct pair_slot *s =
-            slots_find(m->slots, m->nslots, pair_key((uint32_t)o, (uint32_t)t));
+            slots_find(m->slots, m->nslots, model_pair_key((uint32_t)o, (uint32_t)t));
         if (s->key != PAIR_EMPTY) {
             /* First row with day >= from. */
             size_t lo = 0, hi = s->len;

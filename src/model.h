@@ -31,6 +31,24 @@ struct model_row {
     int64_t sum;
 };
 
+/* A node pair's key (orig << 32 | dest) and its hash (splitmix64's finalizer: the keys are
+ * node ids of the database's own map, never a client's), for the pair tables of model.c and
+ * model_build.c. */
+static inline uint64_t model_pair_key(uint32_t orig, uint32_t dest)
+{
+    return (uint64_t)orig << 32 | dest;
+}
+
+static inline size_t model_pair_hash(uint64_t k)
+{
+    k ^= k >> 30;
+    k *= 0xbf58476d1ce4e5b9ull;
+    k ^= k >> 27;
+    k *= 0x94d049bb133111ebull;
+    k ^= k >> 31;
+    return (size_t)k;
+}
+
 /* A change of the prices of one route and day, between two ports (ids of the node map):
  * n prices added (negative: removed) whose prices add up to sum. */
 struct model_delta {
@@ -58,6 +76,13 @@ void model_free(struct model *m);
  * readers. On any status but MODEL_OK nothing changed. The deltas array is reordered. */
 enum model_status model_apply(struct model *m, struct model_delta *deltas, size_t count,
                               uint64_t version) WUR;
+
+/* For a model that no reader or applier has yet (model_build.c): gives the node pair
+ * orig -> dest, which has no series yet, the series rows: len > 0 rows in ascending day
+ * order, each with n > 0, owned by the model from now on (freed here when the pair table
+ * cannot grow: MODEL_NOMEM). */
+enum model_status model_adopt(struct model *m, uint32_t orig, uint32_t dest,
+                              struct model_row *rows, uint32_t len) WUR;
 
 /* Moves everything of `from` (a model loaded aside: rows, node map, version) into `into`,
  * atomically for readers of `into`, and frees `from`. */

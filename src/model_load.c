@@ -1,6 +1,8 @@
-/* model_load.c: the read model from PostgreSQL (model_load.h). Rows come as text and are
- * parsed with strtoll; codes are looked up in the model's node map. Ownership: every
- * PGresult is cleared here; deltas are a buffer of at most MODEL_LOAD_CHUNK rows. */
+/* model_load.c: the read model from PostgreSQL (model_load.h). A snapshot is the prices
+ * table's rows as they lie, in binary COPY (pgcopy.h), built into a model by model_build.h;
+ * changes come as text rows parsed with strtoll. Codes are looked up in the node map.
+ * Ownership: every PGresult and COPY buffer is freed here; deltas are one buffer of a pass's
+ * change rows. */
 #include "model_load.h"
 
 #include <stdio.h>
@@ -8,12 +10,14 @@
 #include <string.h>
 
 #include "log.h"
+#include "model_build.h"
 #include "model_nodes.h"
+#include "pgcopy.h"
 
-/* Rows per FETCH and per model_apply() of a load. */
-#define MODEL_LOAD_CHUNK 100000
-#define LOAD_STR_(x) #x
-#define LOAD_STR(x) LOAD_STR_(x)
+/* Binary COPY's dates count days from 2000-01-01, the model's from 1970-01-01. */
+#define LOAD_DAYS_1970_TO_2000 10957
+/* How often (in rows) a snapshot load compares the builder's bytes with the bound. */
+#define LOAD_CHECK_ROWS 65536
 
 static void load_err(char *err, size_t cap, const char *what, PGconn *pg, const PGresult *r)
 {
@@ -137,34 +141,102 @@ static bool load_over(struct model *m, size_t max_bytes, char *err, size_t cap)
     return true;
 }
 
-/* Applies rows chunk by chunk from an open cursor. */
-static enum model_load_status load_cursor(PGconn *pg, struct model *m, const char *fetch,
-                                          uint64_t version, size_t max_bytes, char *err, size_t cap)
+/* The builder's bound while it builds: the model's own plus a quarter for its windows' room
+ * (the finished model is held to max_bytes exactly by load_over()). */
+static bool load_build_over(const struct model_build *b, size_t max_bytes, char *err, size_t cap)
 {
-    struct model_delta *d = malloc(MODEL_LOAD_CHUNK * sizeof *d);
-    if (!d) {
-        snprintf(err, cap, "model: out of memory");
-        return MODEL_LOAD_NOMEM;
-    }
-    enum model_load_status st = MODEL_LOAD_OK;
-    for (;;) {
-        PGresult *r = load_exec(pg, fetch, PGRES_TUPLES_OK, "model rows", err, cap);
-        if (!r) {
-            st = MODEL_LOAD_DB;
-            break;
+    size_t bytes = model_build_bytes(b);
+    if (max_bytes == 0 || bytes <= max_bytes + max_bytes / 4)
+        return false;
+    snprintf(err, cap, "model: over RATES_MODEL_MAX_BYTES %zu while loading (%zu bytes built)",
+             max_bytes, bytes);
+    return true;
+}
+
+/* One message of the COPY stream: the header first, then a row or the trailer. */
+static enum model_load_status load_copy_message(struct model_build *b, const unsigned char *p,
+                                                size_t len, bool *first, bool *ended, char *err,
+                                                size_t cap)
+{
+    if (*first) {
+        size_t h = pgcopy_header(p, len);
+        *first = false;
+        if (h == 0) {
+            snprintf(err, cap, "model snapshot: the COPY stream has no binary header");
+            return MODEL_LOAD_DB;
         }
-        int rows = PQntuples(r);
-        load_deltas(m, r, d);
-        PQclear(r);
-        if (rows == 0)
-            break;
-        st = load_status(model_apply(m, d, (size_t)rows, version), err, cap);
-        if (st == MODEL_LOAD_OK && load_over(m, max_bytes, err, cap))
-            st = MODEL_LOAD_TOO_LARGE;
-        if (st != MODEL_LOAD_OK || rows < MODEL_LOAD_CHUNK)
-            break;
+        p += h;
+        len -= h;
+        if (len == 0)
+            return MODEL_LOAD_OK;
     }
-    free(d);
+    struct pgcopy_field f[4];
+    enum pgcopy_status ps = *ended ? PGCOPY_BAD : pgcopy_row(p, len, f, 4);
+    int32_t day, price;
+    if (ps == PGCOPY_END) {
+        *ended = true;
+        return MODEL_LOAD_OK;
+    }
+    if (ps != PGCOPY_ROW || f[0].len < 0 || f[1].len < 0 || !pgcopy_int32(&f[2], &day) ||
+        !pgcopy_int32(&f[3], &price)) {
+        snprintf(err, cap, "model snapshot: a row of the COPY stream does not parse");
+        return MODEL_LOAD_DB;
+    }
+    int64_t o = model_build_port(b, (const char *)f[0].data, (size_t)f[0].len);
+    int64_t t = model_build_port(b, (const char *)f[1].data, (size_t)f[1].len);
+    int64_t d = (int64_t)day + LOAD_DAYS_1970_TO_2000;
+    if (d > INT32_MAX) { /* 'infinity' is INT32_MAX, a day the model has no place for */
+        snprintf(err, cap, "model snapshot: a price's day is out of range");
+        return MODEL_LOAD_MISMATCH;
+    }
+    return load_status(model_build_add(b, o < 0 ? UINT32_MAX : (uint32_t)o,
+                                       t < 0 ? UINT32_MAX : (uint32_t)t, (int32_t)d, price),
+                       err, cap);
+}
+
+/* Every price of the snapshot into b. The stream is read to its end even after a failure,
+ * so that the connection is ready for the next statement. */
+static enum model_load_status load_prices(PGconn *pg, struct model_build *b, size_t max_bytes,
+                                          char *err, size_t cap)
+{
+    PGresult *r = load_exec(pg,
+                            "COPY public.prices (orig_code, dest_code, day, price) "
+                            "TO STDOUT (FORMAT binary)",
+                            PGRES_COPY_OUT, "model snapshot", err, cap);
+    if (!r)
+        return MODEL_LOAD_DB;
+    PQclear(r);
+    enum model_load_status st = MODEL_LOAD_OK;
+    bool first = true, ended = false;
+    uint64_t rows = 0;
+    char *buf;
+    int n;
+    while ((n = PQgetCopyData(pg, &buf, 0)) > 0) {
+        if (st == MODEL_LOAD_OK)
+            st = load_copy_message(b, (const unsigned char *)buf, (size_t)n, &first, &ended, err,
+                                   cap);
+        PQfreemem(buf);
+        if (st == MODEL_LOAD_OK && ++rows % LOAD_CHECK_ROWS == 0 &&
+            load_build_over(b, max_bytes, err, cap))
+            st = MODEL_LOAD_TOO_LARGE;
+    }
+    bool copy_ok = n == -1;
+    while ((r = PQgetResult(pg)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            copy_ok = false;
+        if (!copy_ok && st == MODEL_LOAD_OK)
+            load_err(err, cap, "model snapshot", pg, r);
+        PQclear(r);
+    }
+    if (st == MODEL_LOAD_OK && !copy_ok) {
+        if (!*err)
+            load_err(err, cap, "model snapshot", pg, NULL);
+        st = MODEL_LOAD_DB;
+    }
+    if (st == MODEL_LOAD_OK && !ended) {
+        snprintf(err, cap, "model snapshot: the COPY stream ended without its trailer");
+        st = MODEL_LOAD_DB;
+    }
     return st;
 }
 
@@ -177,34 +249,24 @@ enum model_load_status model_load_snapshot(PGconn *pg, const struct model_mark *
     enum model_load_status st = load_nodes(pg, &nodes, err, cap);
     if (st != MODEL_LOAD_OK)
         return st;
-    struct model *m = model_new(nodes, 0);
-    if (!m) {
+    struct model_build *b = model_build_new(nodes);
+    if (!b) {
         snprintf(err, cap, "model: out of memory");
         return MODEL_LOAD_NOMEM;
     }
-    PGresult *r = load_exec(pg,
-                            "DECLARE rates_model_load NO SCROLL CURSOR FOR "
-                            "SELECT p.orig_code, p.dest_code, p.day - DATE '1970-01-01', "
-                            "count(*), sum(p.price) FROM public.prices p "
-                            "GROUP BY p.orig_code, p.dest_code, p.day",
-                            PGRES_COMMAND_OK, "model snapshot", err, cap);
-    if (!r) {
-        model_free(m);
-        return MODEL_LOAD_DB;
-    }
-    PQclear(r);
-    st = load_cursor(pg, m, "FETCH " LOAD_STR(MODEL_LOAD_CHUNK) " FROM rates_model_load",
-                     (uint64_t)mark->version, max_bytes, err, cap);
-    PQclear(PQexec(pg, "CLOSE rates_model_load"));
+    err[0] = '\0';
+    st = load_prices(pg, b, max_bytes, err, cap);
     if (st != MODEL_LOAD_OK) {
-        model_free(m);
+        model_build_free(b);
         return st;
     }
-    /* An empty table applies nothing: the version is set here. */
-    if (model_apply(m, NULL, 0, (uint64_t)mark->version) != MODEL_OK) {
+    struct model *m;
+    st = load_status(model_build_finish(b, (uint64_t)mark->version, &m), err, cap);
+    if (st != MODEL_LOAD_OK)
+        return st;
+    if (load_over(m, max_bytes, err, cap)) {
         model_free(m);
-        snprintf(err, cap, "model: out of memory");
-        return MODEL_LOAD_NOMEM;
+        return MODEL_LOAD_TOO_LARGE;
     }
     *out = m;
     return MODEL_LOAD_OK;

@@ -1,7 +1,8 @@
-/* test_model.c: the read model's store (src/model.c, src/model_nodes.c): the node map, apply
- * and read against a brute-force oracle over random batches and retractions, refusal of
- * changes that do not fit (nothing changes), replace, and atomic visibility of a batch to
- * concurrent readers. */
+/* test_model.c: the read model's store (src/model.c, src/model_nodes.c, src/model_build.c):
+ * the node map, apply and read against a brute-force oracle over random batches and
+ * retractions, refusal of changes that do not fit (nothing changes), replace, atomic
+ * visibility of a batch to concurrent readers, and the builder of a whole model from raw
+ * prices (dense and sparse pairs) against apply. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 
 #include "model.h"
+#include "model_build.h"
 
 /* The tree: world > {asia > {china > {CNSHA, CNNGB}, KRPUS}, europe > {NLRTM, DEHAM}}.
  * Each port lists itself and every region above it, as rates_nodes does. */
@@ -286,6 +288,137 @@ static void test_batches_are_seen_whole(void **state)
     model_free(r.m);
 }
 
+/* Every pair's whole series of a and b are the same. */
+static void models_equal(struct model *a, struct model *b, int32_t from, int32_t to)
+{
+    size_t cap = (size_t)(to - from) + 1;
+    struct model_row *ra = calloc(cap, sizeof *ra), *rb = calloc(cap, sizeof *rb);
+    assert_non_null(ra);
+    assert_non_null(rb);
+    for (int x = 0; x < NNAMES; x++)
+        for (int y = 0; y < NNAMES; y++) {
+            uint64_t va, vb;
+            bool ka, kb;
+            size_t na = model_read(a, names[x], strlen(names[x]), names[y], strlen(names[y]), from,
+                                   to, ra, cap, &va, &ka);
+            size_t nb = model_read(b, names[x], strlen(names[x]), names[y], strlen(names[y]), from,
+                                   to, rb, cap, &vb, &kb);
+            assert_int_equal(na, nb);
+            assert_int_equal(va, vb);
+            assert_memory_equal(ra, rb, na * sizeof *ra);
+        }
+    struct model_stats sa, sb;
+    model_stats(a, &sa);
+    model_stats(b, &sb);
+    assert_int_equal(sa.keys, sb.keys);
+    assert_int_equal(sa.pairs, sb.pairs);
+    free(ra);
+    free(rb);
+}
+
+/* Raw prices in random order, dense (a year) and sparse (days up to 80 years apart, so that
+ * windows turn into lists and lists fill and combine), give the model apply gives. */
+static void test_build_matches_apply(void **state)
+{
+    (void)state;
+    struct model *applied = model_new(tree_nodes(), 0);
+    struct model_build *b = model_build_new(tree_nodes());
+    assert_non_null(applied);
+    assert_non_null(b);
+    srand(11);
+    enum { PRICES = 60000 };
+    static struct model_delta d[PRICES];
+    for (size_t i = 0; i < PRICES; i++) {
+        int p = rand() % NPORTS, q = rand() % NPORTS;
+        /* CNSHA -> NLRTM is sparse: a price on any of 30,000 days around DAY0; the rest dense,
+         * a price on any of 365 days. */
+        int32_t day = p == 0 && q == 3 ? DAY0 - 15000 + rand() % 30000 : DAY0 + rand() % 365;
+        int64_t price = rand() % 100000;
+        d[i] = (struct model_delta){ .orig = port_id(applied, p), .dest = port_id(applied, q),
+                                     .day = day, .n = 1, .sum = price };
+        assert_int_equal(model_build_add(b, d[i].orig, d[i].dest, day, price), MODEL_OK);
+    }
+    assert_true(model_build_bytes(b) > 0);
+    assert_int_equal(model_apply(applied, d, PRICES, 42), MODEL_OK);
+    struct model *built = NULL;
+    assert_int_equal(model_build_finish(b, 42, &built), MODEL_OK);
+    assert_non_null(built);
+    models_equal(built, applied, DAY0 - 15000, DAY0 + 15000);
+    model_free(built);
+    model_free(applied);
+}
+
+/* The builder's bytes for dense data stay near the model's own (windows with their room). */
+static void test_build_bytes_dense(void **state)
+{
+    (void)state;
+    struct model_build *b = model_build_new(tree_nodes());
+    assert_non_null(b);
+    int64_t sha = model_build_port(b, "CNSHA", 5), ham = model_build_port(b, "DEHAM", 5);
+    assert_true(sha >= 0 && ham >= 0);
+    srand(5);
+    for (int i = 0; i < 100000; i++)
+        assert_int_equal(model_build_add(b, (uint32_t)sha, (uint32_t)ham, DAY0 + rand() % 365, 1),
+                         MODEL_OK);
+    /* CNSHA's 4 nodes x DEHAM's 3: 12 pairs of 365 days at 16 bytes = 70,080 bytes. */
+    assert_true(model_build_bytes(b) < 2 * 12 * 365 * sizeof(struct model_row) + 64 * 1024);
+    struct model *m = NULL;
+    assert_int_equal(model_build_finish(b, 1, &m), MODEL_OK);
+    struct model_stats st;
+    model_stats(m, &st);
+    assert_int_equal(st.keys, 12 * 365);
+    model_free(m);
+}
+
+static void test_build_refusals(void **state)
+{
+    (void)state;
+    struct model_build *b = model_build_new(tree_nodes());
+    assert_non_null(b);
+    int64_t sha = model_build_port(b, "CNSHA", 5), asia = model_build_port(b, "asia", 4);
+    assert_true(sha >= 0 && asia >= 0);
+    assert_int_equal(model_build_port(b, "XXXXX", 5), -1);
+    /* A region or an unknown id is not a port. */
+    assert_int_equal(model_build_add(b, (uint32_t)sha, (uint32_t)asia, DAY0, 1),
+                     MODEL_UNKNOWN_PORT);
+    assert_int_equal(model_build_add(b, UINT32_MAX, (uint32_t)sha, DAY0, 1), MODEL_UNKNOWN_PORT);
+    model_build_free(b);
+    /* A day's sum past int64 in a dense window (found when the queue is flushed: at the add
+     * that fills it, or at finish), and in a sparse list when it combines. */
+    b = model_build_new(tree_nodes());
+    assert_int_equal(model_build_add(b, (uint32_t)sha, (uint32_t)sha, DAY0, INT64_MAX / 2 + 1),
+                     MODEL_OK);
+    assert_int_equal(model_build_add(b, (uint32_t)sha, (uint32_t)sha, DAY0, INT64_MAX / 2 + 1),
+                     MODEL_OK);
+    enum model_status st = MODEL_OK;
+    for (int i = 0; i < 1000 && st == MODEL_OK; i++)
+        st = model_build_add(b, (uint32_t)sha, (uint32_t)sha, DAY0 + 1, 1);
+    assert_int_equal(st, MODEL_NEGATIVE);
+    model_build_free(b);
+    struct model *m = NULL;
+    b = model_build_new(tree_nodes());
+    assert_int_equal(model_build_add(b, (uint32_t)sha, (uint32_t)sha, DAY0, INT64_MAX / 2 + 1),
+                     MODEL_OK);
+    assert_int_equal(model_build_add(b, (uint32_t)sha, (uint32_t)sha, DAY0, INT64_MAX / 2 + 1),
+                     MODEL_OK);
+    assert_int_equal(model_build_finish(b, 1, &m), MODEL_NEGATIVE);
+    assert_null(m);
+    b = model_build_new(tree_nodes());
+    assert_int_equal(model_build_add(b, (uint32_t)sha, (uint32_t)sha, DAY0, 1), MODEL_OK);
+    assert_int_equal(model_build_add(b, (uint32_t)sha, (uint32_t)sha, DAY0 + 100000, 1), MODEL_OK);
+    assert_int_equal(model_build_add(b, (uint32_t)sha, (uint32_t)sha, DAY0, INT64_MAX), MODEL_OK);
+    assert_int_equal(model_build_finish(b, 1, &m), MODEL_NEGATIVE);
+    assert_null(m);
+    /* Nothing at all: an empty model at its version. */
+    b = model_build_new(tree_nodes());
+    assert_int_equal(model_build_finish(b, 9, &m), MODEL_OK);
+    struct model_stats stats;
+    model_stats(m, &stats);
+    assert_int_equal(stats.version, 9);
+    assert_int_equal(stats.keys, 0);
+    model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +427,9 @@ int main(void)
         cmocka_unit_test(test_refused_changes_change_nothing),
         cmocka_unit_test(test_replace),
         cmocka_unit_test(test_batches_are_seen_whole),
+        cmocka_unit_test(test_build_matches_apply),
+        cmocka_unit_test(test_build_bytes_dense),
+        cmocka_unit_test(test_build_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
