@@ -3,8 +3,9 @@
 #   make bench-model                   10,000,000 prices (BENCH_MODEL_PRICES to change)
 #   make bench-model-load              the same size loaded by ratesd from PostgreSQL, then a
 #                                      SIGUSR2 upgrade's peak RSS (BENCH_MODEL_LOAD_PRICES)
-#   make bench-staleness               a second instance's staleness after 50,000-row batches
-#                                      (BENCH_STALENESS_ROWS, BENCH_ROUNDS=20; needs the dump)
+#   make bench-staleness               a second instance's staleness after 50,000-row batches,
+#                                      sporadic and back-to-back (BENCH_STALENESS_ROWS,
+#                                      BENCH_ROUNDS=20, BENCH_ENV; needs the dump)
 BENCH_MODEL_PRICES ?= 10000000
 MODEL_BENCH_OBJS := $(BUILD)/obj/model.o $(BUILD)/obj/model_nodes.o $(BUILD)/obj/date.o
 

@@ -162,7 +162,7 @@ static const struct opt_def opts[] = {
     { "fold_interval_ms", "RATES_FOLD_INTERVAL_MS", "--fold-interval-ms", OPT_INT, 0, 3600000,
       "1000", 0, OFF(fold_interval_ms), NULL,
       "Period of the background fold of the change log into the daily aggregate (also run "
-      "at once after a write here); 0: this instance does not fold." },
+      "250 ms after a write here); 0: this instance does not fold." },
     { "model", "RATES_MODEL", "--model", OPT_BOOL, 0, 1, "true", 0, OFF(model), NULL,
       "Answer GET /rates from the in-memory read model (docs/readmodel.md); false: every "
       "answer is read from the database." },
