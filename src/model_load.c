@@ -184,13 +184,15 @@ static enum model_load_status load_copy_message(struct model_build *b, const uns
     }
     int64_t o = model_build_port(b, (const char *)f[0].data, (size_t)f[0].len);
     int64_t t = model_build_port(b, (const char *)f[1].data, (size_t)f[1].len);
-    int64_t d = (int64_t)day + LOAD_DAYS_1970_TO_2000;
-    if (d > INT32_MAX) { /* 'infinity' is INT32_MAX, a day the model has no place for */
-        snprintf(err, cap, "model snapshot: a price's day is out of range");
+    /* 'infinity' and '-infinity' (INT32_MAX, INT32_MIN) are days the model has no place for
+     * (a pass's `day - DATE '1970-01-01'` fails on them too); every finite date fits. */
+    if (day == INT32_MAX || day == INT32_MIN) {
+        snprintf(err, cap, "model snapshot: a price's day is infinite");
         return MODEL_LOAD_MISMATCH;
     }
     return load_status(model_build_add(b, o < 0 ? UINT32_MAX : (uint32_t)o,
-                                       t < 0 ? UINT32_MAX : (uint32_t)t, (int32_t)d, price),
+                                       t < 0 ? UINT32_MAX : (uint32_t)t,
+                                       (int32_t)((int64_t)day + LOAD_DAYS_1970_TO_2000), price),
                        err, cap);
 }
 
