@@ -25,6 +25,7 @@ static long fold_connect_timeout_s, fold_interval_ms;
 static pthread_mutex_t fold_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fold_cond = PTHREAD_COND_INITIALIZER;
 static bool fold_stopping, fold_kicked; /* under fold_lock */
+static bool fold_started_once;          /* the thread's own: the first fold does not settle */
 static PGcancel *fold_cancel;           /* under fold_lock; NULL while no statement runs */
 
 /* A kick is served this long after it came, not at once: every instance's follower fetches
@@ -34,7 +35,9 @@ static PGcancel *fold_cancel;           /* under fold_lock; NULL while no statem
  * once; the fold lag grows by this much at most, and kicks within it are served by one fold. */
 #define FOLD_SETTLE_MS 250
 
-/* Waits for a kick (then FOLD_SETTLE_MS more), the interval or stop; false on stop. */
+/* Waits for a kick (then FOLD_SETTLE_MS more), the interval or stop; false on stop. The
+ * kick of fold_start() is served at once: a tail left by a previous process is folded before
+ * this one serves (a version bump in the middle of its first reads would make fills stale). */
 static bool fold_wait(void)
 {
     struct timespec until = clock_after_ms(CLOCK_REALTIME, fold_interval_ms);
@@ -43,12 +46,13 @@ static bool fold_wait(void)
         if (pthread_cond_timedwait(&fold_cond, &fold_lock, &until) != 0)
             break;
     }
-    if (fold_kicked && !fold_stopping) {
+    if (fold_kicked && !fold_stopping && fold_started_once) {
         struct timespec settle = clock_after_ms(CLOCK_REALTIME, FOLD_SETTLE_MS);
         while (!fold_stopping && pthread_cond_timedwait(&fold_cond, &fold_lock, &settle) == 0)
             ; /* further kicks are served by this fold; stop ends the wait */
     }
     fold_kicked = false;
+    fold_started_once = true;
     bool go = !fold_stopping;
     pthread_mutex_unlock(&fold_lock);
     return go;
@@ -174,7 +178,8 @@ int fold_start(const char *url, long connect_timeout_s, long interval_ms)
     fold_connect_timeout_s = connect_timeout_s;
     fold_interval_ms = interval_ms;
     fold_stopping = false;
-    fold_kicked = true; /* a tail left by a previous process is folded soon */
+    fold_started_once = false;
+    fold_kicked = true; /* a tail left by a previous process is folded at once */
     if (pthread_create(&fold_thread, NULL, fold_main, NULL) != 0) {
         free(fold_url);
         fold_url = NULL;
