@@ -334,8 +334,8 @@ enum model_status model_apply(struct model *m, struct model_delta *d, size_t cou
     return st;
 }
 
-enum model_status model_adopt(struct model *m, uint32_t orig, uint32_t dest,
-                              struct model_row *rows, uint32_t len)
+enum model_status model_adopt(struct model *m, uint32_t orig, uint32_t dest, struct model_row *rows,
+                              uint32_t len)
 {
     if ((m->npairs + 1) * 4 > m->nslots * 3) {
         size_t nslots = m->nslots * 2;

@@ -81,8 +81,8 @@ enum model_status model_apply(struct model *m, struct model_delta *deltas, size_
  * orig -> dest, which has no series yet, the series rows: len > 0 rows in ascending day
  * order, each with n > 0, owned by the model from now on (freed here when the pair table
  * cannot grow: MODEL_NOMEM). */
-enum model_status model_adopt(struct model *m, uint32_t orig, uint32_t dest,
-                              struct model_row *rows, uint32_t len) WUR;
+enum model_status model_adopt(struct model *m, uint32_t orig, uint32_t dest, struct model_row *rows,
+                              uint32_t len) WUR;
 
 /* Moves everything of `from` (a model loaded aside: rows, node map, version) into `into`,
  * atomically for readers of `into`, and frees `from`. */

@@ -7,11 +7,11 @@
 #include <string.h>
 
 #define BUILD_EMPTY UINT64_MAX
-#define BUILD_FIRST_DAYS 32      /* a new pair's window */
-#define BUILD_DENSE_MIN 1024     /* a window may always reach this many days */
-#define BUILD_DENSE_PER_PRICE 4  /* beyond it, at most this many days per price added */
-#define BUILD_SPARSE_FIRST 16    /* a list's first size */
-#define BUILD_QUEUE 256          /* prices queued before their cells are touched */
+#define BUILD_FIRST_DAYS 32     /* a new pair's window */
+#define BUILD_DENSE_MIN 1024    /* a window may always reach this many days */
+#define BUILD_DENSE_PER_PRICE 4 /* beyond it, at most this many days per price added */
+#define BUILD_SPARSE_FIRST 16   /* a list's first size */
+#define BUILD_QUEUE 256         /* prices queued before their cells are touched */
 
 struct build_pair {
     uint64_t key;           /* model_pair_key(), or BUILD_EMPTY */
@@ -307,8 +307,8 @@ static enum model_status build_flush(struct model_build *b)
 
 /* A price goes to its port pair only (one random access, not one per node pair): the
  * regions' pairs are summed from the port pairs' series by build_expand(). */
-enum model_status model_build_add(struct model_build *b, uint32_t orig, uint32_t dest,
-                                  int32_t day, int64_t price)
+enum model_status model_build_add(struct model_build *b, uint32_t orig, uint32_t dest, int32_t day,
+                                  int64_t price)
 {
     size_t no, nd;
     (void)model_nodes_of(b->nodes, orig, &no);
@@ -368,8 +368,8 @@ static enum model_status build_expand_one(struct model_build *b, uint64_t key)
             for (uint32_t k = lo; k < hi && st == MODEL_OK; k++) {
                 const struct model_row *r = &s->rows[k];
                 if (r->n)
-                    st = pair_add(b, t, s->sparse ? r->day : (int32_t)((int64_t)s->base + k),
-                                  r->n, r->sum);
+                    st = pair_add(b, t, s->sparse ? r->day : (int32_t)((int64_t)s->base + k), r->n,
+                                  r->sum);
             }
             if (st != MODEL_OK)
                 return st;
@@ -428,8 +428,7 @@ enum model_status model_build_finish(struct model_build *b, uint64_t version, st
             continue;
         }
         struct model_row *shrunk = realloc(rows, (size_t)k * sizeof *rows);
-        st = model_adopt(m, (uint32_t)(p->key >> 32), (uint32_t)p->key, shrunk ? shrunk : rows,
-                         k);
+        st = model_adopt(m, (uint32_t)(p->key >> 32), (uint32_t)p->key, shrunk ? shrunk : rows, k);
     }
     model_build_free(b);
     if (st != MODEL_OK) {

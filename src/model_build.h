@@ -36,8 +36,8 @@ int64_t model_build_port(const struct model_build *b, const char *code, size_t l
  * an id that is not a port (at once). Prices are queued and added a few hundred at a time,
  * so MODEL_NEGATIVE (a count or sum past its range) and MODEL_NOMEM may come from a later
  * add or from model_build_finish(). After a failure the builder can only be freed. */
-enum model_status model_build_add(struct model_build *b, uint32_t orig, uint32_t dest,
-                                  int32_t day, int64_t price) WUR;
+enum model_status model_build_add(struct model_build *b, uint32_t orig, uint32_t dest, int32_t day,
+                                  int64_t price) WUR;
 
 /* Bytes held now (windows, lists, the pair table). */
 size_t model_build_bytes(const struct model_build *b);

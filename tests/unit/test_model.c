@@ -334,8 +334,11 @@ static void test_build_matches_apply(void **state)
          * a price on any of 365 days. */
         int32_t day = p == 0 && q == 3 ? DAY0 - 15000 + rand() % 30000 : DAY0 + rand() % 365;
         int64_t price = rand() % 100000;
-        d[i] = (struct model_delta){ .orig = port_id(applied, p), .dest = port_id(applied, q),
-                                     .day = day, .n = 1, .sum = price };
+        d[i] = (struct model_delta){ .orig = port_id(applied, p),
+                                     .dest = port_id(applied, q),
+                                     .day = day,
+                                     .n = 1,
+                                     .sum = price };
         assert_int_equal(model_build_add(b, d[i].orig, d[i].dest, day, price), MODEL_OK);
     }
     assert_true(model_build_bytes(b) > 0);

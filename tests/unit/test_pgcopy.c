@@ -35,8 +35,8 @@ static void test_rows(void **state)
 {
     (void)state;
     /* 3 fields: "CNSHA", NULL, int4 -2. */
-    const unsigned char row[] = { 0, 3, 0, 0, 0, 5, 'C', 'N', 'S', 'H', 'A', 0xff, 0xff, 0xff, 0xff,
-                                  0, 0, 0, 4, 0xff, 0xff, 0xff, 0xfe };
+    const unsigned char row[] = { 0,    3,    0,    0, 0, 5, 'C', 'N',  'S',  'H',  'A', 0xff,
+                                  0xff, 0xff, 0xff, 0, 0, 0, 4,   0xff, 0xff, 0xff, 0xfe };
     struct pgcopy_field f[3];
     assert_int_equal(pgcopy_row(row, sizeof row, f, 3), PGCOPY_ROW);
     assert_int_equal(f[0].len, 5);
