@@ -182,14 +182,14 @@ static enum model_load_status load_copy_message(struct model_build *b, const uns
         snprintf(err, cap, "model snapshot: a row of the COPY stream does not parse");
         return MODEL_LOAD_DB;
     }
-    int64_t o = model_build_port(b, (const char *)f[0].data, (size_t)f[0].len);
-    int64_t t = model_build_port(b, (const char *)f[1].data, (size_t)f[1].len);
     /* 'infinity' and '-infinity' (INT32_MAX, INT32_MIN) are days the model has no place for
      * (a pass's `day - DATE '1970-01-01'` fails on them too); every finite date fits. */
     if (day == INT32_MAX || day == INT32_MIN) {
         snprintf(err, cap, "model snapshot: a price's day is infinite");
         return MODEL_LOAD_MISMATCH;
     }
+    int64_t o = model_build_port(b, (const char *)f[0].data, (size_t)f[0].len);
+    int64_t t = model_build_port(b, (const char *)f[1].data, (size_t)f[1].len);
     return load_status(model_build_add(b, o < 0 ? UINT32_MAX : (uint32_t)o,
                                        t < 0 ? UINT32_MAX : (uint32_t)t,
                                        (int32_t)((int64_t)day + LOAD_DAYS_1970_TO_2000), price),
@@ -202,7 +202,7 @@ static enum model_load_status load_prices(PGconn *pg, struct model_build *b, siz
                                           char *err, size_t cap)
 {
     PGresult *r = load_exec(pg,
-                            "COPY public.prices (orig_code, dest_code, day, price) "
+                            "COPY (SELECT orig_code, dest_code, day, price FROM public.prices) "
                             "TO STDOUT (FORMAT binary)",
                             PGRES_COPY_OUT, "model snapshot", err, cap);
     if (!r)
@@ -222,17 +222,16 @@ static enum model_load_status load_prices(PGconn *pg, struct model_build *b, siz
             load_build_over(b, max_bytes, err, cap))
             st = MODEL_LOAD_TOO_LARGE;
     }
-    bool copy_ok = n == -1;
+    /* The COPY's own result says how it ended; n is -2 when the stream broke. */
     while ((r = PQgetResult(pg)) != NULL) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            copy_ok = false;
-        if (!copy_ok && st == MODEL_LOAD_OK)
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && st == MODEL_LOAD_OK) {
             load_err(err, cap, "model snapshot", pg, r);
+            st = MODEL_LOAD_DB;
+        }
         PQclear(r);
     }
-    if (st == MODEL_LOAD_OK && !copy_ok) {
-        if (!*err)
-            load_err(err, cap, "model snapshot", pg, NULL);
+    if (st == MODEL_LOAD_OK && n != -1) {
+        load_err(err, cap, "model snapshot", pg, NULL);
         st = MODEL_LOAD_DB;
     }
     if (st == MODEL_LOAD_OK && !ended) {
@@ -256,7 +255,6 @@ enum model_load_status model_load_snapshot(PGconn *pg, const struct model_mark *
         snprintf(err, cap, "model: out of memory");
         return MODEL_LOAD_NOMEM;
     }
-    err[0] = '\0';
     st = load_prices(pg, b, max_bytes, err, cap);
     if (st != MODEL_LOAD_OK) {
         model_build_free(b);
