@@ -84,10 +84,16 @@ ha-deploy-check: deploy-deps
 	 sh deploy/ci/ha_deploy_check.sh --cleanup $$d; exit $$rc
 
 # The same on Debian 11 database hosts (PostgreSQL 13, production's version). make test runs it
-# only when its inputs changed since it last passed on this machine (tests/stages/deploy.sh,
-# RATES_HA_PG13); this target always runs it.
+# only when its inputs changed since it last passed (tests/stages/deploy.sh, RATES_HA_PG13);
+# this target always runs it, and when it passes records the inputs' hash in this machine's
+# stamp and in deploy/ci/ha-pg13.passed: commit that file with the change that needed the run.
 ha-deploy-check-pg13:
 	@RATES_HA_DB_SUITE=bullseye $(MAKE) -s ha-deploy-check
+	@h=$$(sh deploy/ci/ha_pg13_inputs.sh); \
+	 mkdir -p /var/cache/rates-ci && echo "$$h" >/var/cache/rates-ci/ha-deploy-check-pg13.passed; \
+	 echo "$$h $$(date -u +%Y-%m-%dT%H:%MZ) $$(uname -r) $$($(MAKE) -s --no-print-directory print-commit 2>/dev/null || echo unknown)" \
+	   >deploy/ci/ha-pg13.passed; \
+	 echo "ha-deploy-check-pg13: passed; recorded in deploy/ci/ha-pg13.passed: $$(cat deploy/ci/ha-pg13.passed)"
 
 # The compose stack's secret files (0700 dir, 0600 files, git-ignored; deploy/compose/secrets.sh).
 compose-secrets:
