@@ -61,7 +61,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-RATES_PG_CHROOT=$chroot_root RATES_BIN=$bin "$PYTHON" -m pytest -q -p no:cacheprovider \
+# Two pytest-xdist workers (a cluster each, whole files per worker), as make test's other passes.
+par=""
+"$PYTHON" -c 'import xdist' 2>/dev/null && par="-n ${RATES_TEST_WORKERS:-2} --dist loadfile"
+# shellcheck disable=SC2086
+RATES_PG_CHROOT=$chroot_root RATES_BIN=$bin "$PYTHON" -m pytest -q -p no:cacheprovider $par \
     -m "not drill" -o junit_suite_name=pg13 --junitxml="$work/pg13-raw.xml" tests/integration "$@"
 rc=$?
 if [ -s "$work/pg13-raw.xml" ]; then
