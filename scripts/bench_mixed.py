@@ -115,6 +115,9 @@ def main():
               f"({os.path.getsize(paths[0]) / 1e6:.1f} MB each), {READERS} closed-loop readers; "
               f"server env {extra or '(defaults)'}; nproc {os.cpu_count()}, machine shared "
               f"with other work (load {os.getloadavg()[0]:.1f})")
+        sources = ('rates_model_reads_total{source="model"}',
+                   'rates_model_reads_total{source="database"}')
+        reads0 = [server.metric(k) for k in sources]
         stop = threading.Event()
         lat, statuses, slow = [], {}, []
         readers = [threading.Thread(target=reader, args=(server.port, stop, lat, statuses, slow))
@@ -136,6 +139,7 @@ def main():
         stop.set()
         for t in readers:
             t.join(120)
+        model_reads, db_reads = (server.metric(k) - v for k, v in zip(sources, reads0))
         during = sorted(lat[n_before:])
         for i in sorted(out):
             st, dt, body = out[i]
@@ -146,6 +150,8 @@ def main():
             print("no reads during the burst")
             return 1
         print(f"reads during the burst ({burst_s:.1f} s): {len(during)}, statuses {statuses}")
+        print(f"answers computed during the run (not cache hits): {model_reads:.0f} from the model, "
+              f"{db_reads:.0f} by the database through the read lane")
         print(f"read latency during the burst: p50 {pct(during, 0.50):.2f} ms, "
               f"p99 {pct(during, 0.99):.2f} ms, max {during[-1]:.2f} ms "
               f"(mean {statistics.mean(during):.2f} ms)")
