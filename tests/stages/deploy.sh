@@ -550,29 +550,22 @@ c_ansible_podman() {
 }
 
 # The PostgreSQL 13 twin (Debian 11 database hosts) takes about 16 minutes, cold or warm (the
-# playbook twice: 403 and 365 s). make test runs it when its inputs (deploy/ci/ha_pg13_inputs.sh)
-# changed since it last passed: the record that make ha-deploy-check-pg13 writes and that is
-# committed (deploy/ci/ha-pg13.passed, so a clean CI machine knows it too) or this machine's
-# stamp (RATES_HA_PG13=auto, the default); always with RATES_HA_PG13=1, never with 0. The
-# service itself is tested on PostgreSQL 13 by the pg13 stage on every run.
+# playbook twice: 403 and 365 s). make test runs it when its inputs changed since it last passed
+# (deploy/ci/ha_pg13_inputs.sh: the committed record or this machine's stamp; RATES_HA_PG13=auto,
+# the default); always with RATES_HA_PG13=1, never with 0. A pass is recorded, as by make
+# ha-deploy-check-pg13: commit deploy/ci/ha-pg13.passed with the change that needed the run.
+# The service itself is tested on PostgreSQL 13 by the pg13 stage on every run.
 c_ha_deploy_check_pg13() {
-    stamp=/var/cache/rates-ci/ha-deploy-check-pg13.passed
-    record=deploy/ci/ha-pg13.passed
-    inputs=$(sh deploy/ci/ha_pg13_inputs.sh)
+    inputs=$(sh deploy/ci/ha_pg13_inputs.sh) || return 1
     case "${RATES_HA_PG13:-auto}" in
     0) skip "RATES_HA_PG13=0"; return 77 ;;
-    auto)
-        if [ "$(cut -d' ' -f1 "$record" 2>/dev/null)" = "$inputs" ]; then
-            skip "its inputs ($inputs) passed it as recorded in $record ($(cut -d' ' -f2- "$record")); RATES_HA_PG13=1 or make ha-deploy-check-pg13 runs it"
-            return 77
-        fi
-        if [ "$(cat "$stamp" 2>/dev/null)" = "$inputs" ]; then
-            skip "its inputs ($inputs) are those of its last pass on this machine; RATES_HA_PG13=1 or make ha-deploy-check-pg13 runs it"
-            return 77
-        fi ;;
+    auto) if where=$(sh deploy/ci/ha_pg13_inputs.sh passed); then
+        skip "its inputs ($inputs) passed it $where; RATES_HA_PG13=1 or make ha-deploy-check-pg13 runs it"
+        return 77
+    fi ;;
     esac
     c_ha_deploy_check bullseye || return $?
-    mkdir -p "$(dirname "$stamp")" && echo "$inputs" >"$stamp"
+    sh deploy/ci/ha_pg13_inputs.sh record "$inputs"
 }
 
 # ------------------------------------------- podman: the Ansible HA roles on four hosts
