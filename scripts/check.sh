@@ -6,6 +6,8 @@
 # "N passed, N failed, N skipped". Arguments go to pytest (`make check ARGS="-k golden"`).
 set -u
 cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh # pytest_parallel
 sh scripts/deps.sh test || exit 1
 . tests/find_dump.sh
 out=build/check-results
@@ -22,12 +24,8 @@ echo "== unit tests (build)"
 sh tests/run_unit.sh --junit "$out" build/tests/test_* || fail=1
 
 echo "== integration tests (build/ratesd, not drill)"
-# pytest-xdist spreads the files over two workers (each has its own cluster); whole files stay
-# on one worker (--dist loadfile), so a file's module fixtures are made once.
-par=""
-if /usr/bin/python3 -c 'import xdist' 2>/dev/null; then
-    par="-n ${RATES_CHECK_WORKERS:-2} --dist loadfile"
-fi
+# pytest-xdist spreads the files over two workers, each with its own cluster.
+par=$(pytest_parallel "${RATES_CHECK_WORKERS:-2}")
 # shellcheck disable=SC2086
 RATES_BIN="$PWD/build/ratesd" /usr/bin/python3 -m pytest -q -p no:cacheprovider $par \
     -m "not drill" --junitxml="$out/integration-build.xml" tests/integration "$@" || fail=1

@@ -44,6 +44,14 @@ free_port() {
     rates_support ports
 }
 
+# pytest_parallel N: pytest's options for N pytest-xdist workers (each test file whole on one
+# worker, so its module fixtures are made once), or nothing when pytest-xdist is missing.
+pytest_parallel() {
+    if /usr/bin/python3 -c 'import xdist' 2>/dev/null; then
+        echo "-n $1 --dist loadfile"
+    fi
+}
+
 # pg_cluster_start DIR PORT: creates (once) and starts a cluster in DIR on 127.0.0.1:PORT,
 # with its Unix socket in DIR. Extra postgresql.conf lines may come in PG_EXTRA_CONF.
 # pg_cluster_stop DIR: stops it when it runs. Both are tests/support/cluster.py's PgDir.

@@ -6,6 +6,8 @@
 # line "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh # pytest_parallel
 sh scripts/deps.sh test || exit 1
 . tests/find_dump.sh
 out=build/test-results
@@ -32,8 +34,7 @@ pytest() {
     [ "$rc" = 5 ] && return 0
     return "$rc"
 }
-par=""
-/usr/bin/python3 -c 'import xdist' 2>/dev/null && par="-n ${RATES_TEST_WORKERS:-2} --dist loadfile"
+par=$(pytest_parallel "${RATES_TEST_WORKERS:-2}")
 for variant in build build-san; do
     echo "== integration tests ($variant/ratesd)"
     # shellcheck disable=SC2086

@@ -8,6 +8,8 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 root=$PWD
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh # pytest_parallel
 out=${RATES_TEST_RESULTS:-$root/build/test-results}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -61,9 +63,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# Two pytest-xdist workers (a cluster each, whole files per worker), as make test's other passes.
-par=""
-"$PYTHON" -c 'import xdist' 2>/dev/null && par="-n ${RATES_TEST_WORKERS:-2} --dist loadfile"
+# Two pytest-xdist workers, a cluster each, as make test's other passes.
+par=$(pytest_parallel "${RATES_TEST_WORKERS:-2}")
 # shellcheck disable=SC2086
 RATES_PG_CHROOT=$chroot_root RATES_BIN=$bin "$PYTHON" -m pytest -q -p no:cacheprovider $par \
     -m "not drill" -o junit_suite_name=pg13 --junitxml="$work/pg13-raw.xml" tests/integration "$@"
