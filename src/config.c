@@ -82,7 +82,7 @@ static const struct opt_def opts[] = {
       OFF(commit_workers), NULL,
       "Batch commits that run at once (the commit lane); more batches wait their turn." },
     { "http_threads", "RATES_HTTP_THREADS", "--http-threads", OPT_INT, 1, 64, "2", 0,
-      OFF(http_threads), NULL, "epoll threads that accept and parse HTTP." },
+      OFF(http_threads), NULL, "poll threads that parse and answer HTTP." },
     { "queue_max", "RATES_QUEUE_MAX", "--queue-max", OPT_INT, 1, 1000000, "1024", 0, OFF(queue_max),
       NULL, "Jobs waiting in a lane's queue before new ones get 503 with Retry-After." },
     { "max_connections", "RATES_MAX_CONNECTIONS", "--max-connections", OPT_INT, 1, 1000000, "1024",

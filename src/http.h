@@ -1,8 +1,8 @@
 /* http.h: the HTTP front end on GNU libmicrohttpd, routes, responses and deferred work.
  *
  * Threading model: one thread per listener accepts (src/acceptor.h: MHD never holds the
- * listening socket) and a few epoll threads (RATES_HTTP_THREADS) parse and answer; they
- * never block. Anything that talks to PostgreSQL is deferred: the connection is suspended
+ * listening socket) and a few poll threads (RATES_HTTP_THREADS; http_daemon says why not
+ * epoll) parse and answer; they never block. Anything that talks to PostgreSQL is deferred: the connection is suspended
  * (MHD_suspend_connection), the request goes to the bounded queue of a lane (src/workers.h)
  * whose threads own the blocking libpq calls, and the job's completion resumes the connection
  * when the response is ready. A slow query therefore never stalls other connections, slow
