@@ -76,24 +76,27 @@ deploy-check: deploy-deps
 
 # The Ansible HA roles on three database hosts and one app host (systemd containers under
 # podman): the playbook twice (changed=0), then switchover and a killed leader under a retrying
-# writer, gaps printed (deploy/ci/ha_deploy_check.sh). make test runs it in the deploy stage.
+# writer, gaps printed (deploy/ci/ha_deploy_check.sh). make test runs it in the deploy stage,
+# the second playbook run only when its inputs changed since one last reported changed=0
+# (RATES_HA_IDEMPOTENCE=auto); this target always runs it, and records a pass
+# (deploy/ci/ha-idempotence.passed: commit it with the change that needed the run).
 ha-deploy-check: deploy-deps
 	@$(MAKE) -s deb DEB_OUT=$(CURDIR)/var/ha-deploy-check-deb
 	@d=$$(mktemp -d /tmp/rates-ha-deploy.XXXXXX); \
-	 sh deploy/ci/ha_deploy_check.sh $$d $$(ls $(CURDIR)/var/ha-deploy-check-deb/rates_*.deb | tail -1); rc=$$?; \
+	 RATES_HA_IDEMPOTENCE=$${RATES_HA_IDEMPOTENCE:-1} sh deploy/ci/ha_deploy_check.sh $$d $$(ls $(CURDIR)/var/ha-deploy-check-deb/rates_*.deb | tail -1); rc=$$?; \
 	 sh deploy/ci/ha_deploy_check.sh --cleanup $$d; exit $$rc
 
 # The same on Debian 11 database hosts (PostgreSQL 13, production's version). make test runs it
 # only when its inputs changed since it last passed (tests/stages/deploy.sh, RATES_HA_PG13);
-# this target always runs it, and when it passes records it (deploy/ci/ha_pg13_inputs.sh: the
+# this target always runs it, and when it passes records it (deploy/ci/ha_record.sh pg13: the
 # hash taken before the run, in this machine's stamp and in deploy/ci/ha-pg13.passed): commit
 # that file with the change that needed the run.
 # Three lines, so that make -n runs neither the hash nor the record (a line naming $(MAKE) runs
 # even under -n).
 ha-deploy-check-pg13:
-	@mkdir -p var && sh deploy/ci/ha_pg13_inputs.sh >var/ha-pg13.inputs
+	@mkdir -p var && sh deploy/ci/ha_record.sh >var/ha-pg13.inputs
 	@RATES_HA_DB_SUITE=bullseye $(MAKE) -s ha-deploy-check
-	@sh deploy/ci/ha_pg13_inputs.sh record "$$(cat var/ha-pg13.inputs)"
+	@sh deploy/ci/ha_record.sh pg13 record "$$(cat var/ha-pg13.inputs)"
 
 # The compose stack's secret files (0700 dir, 0600 files, git-ignored; deploy/compose/secrets.sh).
 compose-secrets:

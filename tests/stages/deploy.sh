@@ -551,24 +551,27 @@ c_ansible_podman() {
 
 # The PostgreSQL 13 twin (Debian 11 database hosts) takes about 16 minutes, cold or warm (the
 # playbook twice: 403 and 365 s). make test runs it when its inputs changed since it last passed
-# (deploy/ci/ha_pg13_inputs.sh: the committed record or this machine's stamp; RATES_HA_PG13=auto,
+# (deploy/ci/ha_record.sh pg13: the committed record or this machine's stamp; RATES_HA_PG13=auto,
 # the default); always with RATES_HA_PG13=1, never with 0. A pass is recorded, as by make
 # ha-deploy-check-pg13: commit deploy/ci/ha-pg13.passed with the change that needed the run.
 # The service itself is tested on PostgreSQL 13 by the pg13 stage on every run.
 c_ha_deploy_check_pg13() {
-    inputs=$(sh deploy/ci/ha_pg13_inputs.sh) || return 1
+    inputs=$(sh deploy/ci/ha_record.sh) || return 1
     case "${RATES_HA_PG13:-auto}" in
     0) skip "RATES_HA_PG13=0"; return 77 ;;
-    auto) if where=$(sh deploy/ci/ha_pg13_inputs.sh passed); then
+    auto) if where=$(sh deploy/ci/ha_record.sh pg13 passed); then
         skip "its inputs ($inputs) passed it $where; RATES_HA_PG13=1 or make ha-deploy-check-pg13 runs it"
         return 77
     fi ;;
     esac
     c_ha_deploy_check bullseye || return $?
-    sh deploy/ci/ha_pg13_inputs.sh record "$inputs"
+    sh deploy/ci/ha_record.sh pg13 record "$inputs"
 }
 
 # ------------------------------------------- podman: the Ansible HA roles on four hosts
+# The second playbook run (changed=0; about 6 minutes) only when the inputs changed since one
+# last passed (RATES_HA_IDEMPOTENCE=auto, deploy/ci/ha_deploy_check.sh); the first run and the
+# drill always.
 c_ha_deploy_check() { # [SUITE of the database hosts: bookworm (default) | bullseye (PostgreSQL 13)]
     suite=${1:-bookworm}
     need podman ansible-playbook debootstrap || return 77
