@@ -7,7 +7,9 @@
  * seen once in ~1,600 shutdowns in CI). With MHD_USE_NO_LISTEN_SOCKET, MHD never sees the
  * listener: one thread here accepts and hands each connection over with MHD_add_connection()
  * (which keeps MHD's connection limit, per-address limit and accept policy), and to stop
- * accepting is to join that thread.
+ * accepting is to join that thread. That abort was seen while the daemon threads used epoll;
+ * they use poll now (src/http.c says why). The acceptor stays: a stop that is a join, with
+ * no quiesce at all, holds whatever MHD's loop does.
  *
  * Ownership: the acceptor never closes the listening socket (its owner does, after
  * acceptor_stop). Accepted sockets belong to MHD once handed over (it closes them on

@@ -27,11 +27,16 @@ inputs() {
         LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16
 }
 
+usage() {
+    echo "usage: ha_record.sh [pg13|idempotence [passed | record HASH]]" >&2
+    exit 2
+}
+
 [ $# -gt 0 ] || { inputs; exit 0; }
 check=$1
 case "$check" in
 pg13 | idempotence) ;;
-*) echo "usage: ha_record.sh [pg13|idempotence [passed | record HASH]]" >&2; exit 2 ;;
+*) usage ;;
 esac
 record=deploy/ci/ha-$check.passed
 stamp=/var/cache/rates-ci/ha-deploy-check-$check.passed
@@ -56,5 +61,5 @@ record)
     commit=${COMMIT:-$(make -s --no-print-directory print-commit 2>/dev/null || echo unknown)}
     echo "$h $(date -u +%Y-%m-%dT%H:%MZ) $(uname -r) $commit" >"$record"
     echo "ha $check: passed; recorded in $record: $(cat "$record")" ;;
-*) echo "usage: ha_record.sh [pg13|idempotence [passed | record HASH]]" >&2; exit 2 ;;
+*) usage ;;
 esac
