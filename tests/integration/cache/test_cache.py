@@ -177,7 +177,8 @@ def test_lost_listener_drops_the_cache(env):
             f"VALUES ('{O}', '{D}', '{day}', 400)", db=DB)
     # The read model (its own listener, not cut) takes a third party's INSERT in a moment
     # later, and until it has, an instance that has not heard of the version yet may answer
-    # without it (docs/readmodel.md: no read-your-writes for other writers). Wait for it, so
+    # without it (docs/readmodel.md, "Consistency": other writers are followed through
+    # NOTIFY, read-your-writes is for this instance's own). Wait for it, so
     # that what is tested is the cache: a kept entry would still be a hit, with count 0.
     # (CI, 7 December: the GET came before the model's pass on a loaded machine.)
     version = int(pg.psql("SELECT version FROM rates_data_version WHERE id = 1", db=DB))
