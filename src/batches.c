@@ -115,6 +115,7 @@ static int batches_retract(struct http_req *req, struct db_conn *conn, const cha
         goto db_fail;
     PQclear(res);
     metrics_batch_done(BATCH_RETRACTED, 0, 0, 0);
+    req->write_rows = strtoull(rows, NULL, 10);
     LOG_INFO("batch %s retracted (%s rows)", id, rows);
     return 0;
 db_fail:

@@ -172,8 +172,14 @@ static const struct opt_def opts[] = {
       "read from the database until restart (0: no bound)." },
     { "model_sync_ms", "RATES_MODEL_SYNC_MS", "--model-sync-ms", OPT_INT, 1, 60000, "2000", 0,
       OFF(model_sync_ms), NULL,
-      "Longest a write committed here may stay out of the read model (reads wait for it, "
-      "the writer does not); past it the model is not used until it caught up." },
+      "Longest a write committed here may stay out of the read model (reads here wait for a "
+      "small write, a large one waits itself: RATES_MODEL_SYNC_ROWS); past it the model is not "
+      "used until it caught up." },
+    { "model_sync_rows", "RATES_MODEL_SYNC_ROWS", "--model-sync-rows", OPT_INT, 0, 1L << 40,
+      "100000", 0, OFF(model_sync_rows), NULL,
+      "A write of at least this many rows waits (at most RATES_MODEL_SYNC_MS) for the read "
+      "model to hold it before its 2xx, and reads here are not held meanwhile; smaller writes "
+      "answer at once and reads here wait for them instead (0: every write waits)." },
     { "drain_delay_s", "RATES_DRAIN_DELAY_S", "--drain-delay-s", OPT_INT, 0, 3600, "0", 0,
       OFF(drain_delay_s), NULL,
       "On SIGTERM, keep accepting this long with /readyz at 503 (for load balancers)." },

@@ -46,6 +46,7 @@ struct config {
     bool model;
     long model_max_bytes;
     long model_sync_ms;
+    long model_sync_rows;
     long drain_delay_s;
     long shutdown_timeout_s;
     long upgrade_timeout_s;

@@ -48,7 +48,7 @@ struct http_server {
     const struct http_route *routes;
     int route_count;
     void (*on_write)(void);
-    void (*on_commit)(void);
+    void (*on_commit)(uint64_t rows);
     atomic_bool draining; /* readiness off */
     atomic_bool closing;  /* public responses carry Connection: close */
     atomic_long inflight;
@@ -365,7 +365,7 @@ static void http_job_done(struct workers_job *job)
         (struct http_req *)(void *)((char *)job - offsetof(struct http_req, job));
     if (req->srv->on_commit && (req->method_bit & (HTTP_POST | HTTP_PUT | HTTP_DELETE)) &&
         req->status >= 200 && req->status < 300)
-        req->srv->on_commit();
+        req->srv->on_commit(req->write_rows);
     /* Read before publishing: once job_done is seen, the HTTP thread may finish and free req
      * (a connection it ends meanwhile). The MHD connection outlives a suspended request. */
     struct MHD_Connection *conn = req->conn;

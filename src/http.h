@@ -137,6 +137,7 @@ struct http_req {
     unsigned work_flags;
     char min_lsn[40];       /* WORK_DB_READ: the Rates-Min-LSN header, or empty */
     bool fell_back;         /* WORK_DB_PREFER: the primary was unreachable, a replica answered */
+    uint64_t write_rows;    /* a committed write: the rows it changed, for on_commit */
     struct workers_job job; /* the deferred work, while DEFERRED */
     atomic_bool job_done;   /* set by the lane after the job (then the connection resumes);
                              * the one field the lane writes that the HTTP thread reads
@@ -169,9 +170,9 @@ struct http_server_settings {
      * write has committed (the response cache invalidates here); NULL: nothing. */
     void (*on_write)(void);
     /* Called on the worker that answered a POST, PUT or DELETE with a 2xx, before the answer
-     * is handed to the HTTP thread (the read model takes the write in); may block for a
-     * bounded time. NULL: nothing. */
-    void (*on_commit)(void);
+     * is handed to the HTTP thread (the read model takes the write in), with the rows the
+     * write changed (req->write_rows); may block for a bounded time. NULL: nothing. */
+    void (*on_commit)(uint64_t rows);
 };
 
 /* Starts the listeners and the workers. Returns NULL with err on failure. */

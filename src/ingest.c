@@ -483,6 +483,7 @@ static void ingest_finish_work(struct http_req *req, struct db_conn *unused)
             snprintf(b->sha_hex + 2 * i, 3, "%02x", md[i]);
         if (ingest_db_commit(b) == 0) {
             b->status = 201;
+            req->write_rows = b->rows;
             b->outcome = BATCH_COMMITTED;
             ingest_set_phase(b, INGEST_DONE);
             ingest_reply(req, b);

@@ -169,10 +169,19 @@ static void main_on_write(void)
     fold_kick();
 }
 
-/* The same write, on the worker before its 2xx is released: the follower is kicked, and
- * reads here wait for its pass (follow_behind_commit) instead of the writer. */
-static void main_on_commit(void)
+/* The same write, on the worker before its 2xx is released. A large one waits for a pass
+ * that holds it (at most RATES_MODEL_SYNC_MS): its 2xx then leaves with the model already
+ * that new, and no read here waits for it (reads meanwhile answer the version before, which
+ * the unacknowledged write may follow). A small one, or a large one whose pass did not come
+ * in time, kicks the follower, and reads here wait for its pass (follow_behind_commit)
+ * instead of the writer (docs/readmodel.md, "Consistency"). */
+static void main_on_commit(uint64_t rows)
 {
+    if (APP.cfg.model && rows >= (uint64_t)APP.cfg.model_sync_rows &&
+        follow_fresh(APP.cfg.model_sync_ms)) {
+        metrics_model_commit_synced();
+        return;
+    }
     follow_note_commit();
 }
 

@@ -215,7 +215,7 @@ static int render_rows(struct dynbuf *o, const struct metrics_row *rows, size_t 
 static _Atomic(const char *) model_state_name = "off";
 static atomic_uint_fast64_t model_version, model_keys, model_bytes;
 static atomic_uint_fast64_t model_loads, model_load_ns_last, model_applies, model_apply_ns;
-static atomic_uint_fast64_t model_sync_timeouts, model_reads[2];
+static atomic_uint_fast64_t model_sync_timeouts, model_commits_synced, model_reads[2];
 
 void metrics_model_state(const char *state)
 {
@@ -240,6 +240,10 @@ void metrics_model_applied(uint64_t ns)
 void metrics_model_sync_timeout(void)
 {
     atomic_fetch_add(&model_sync_timeouts, 1);
+}
+void metrics_model_commit_synced(void)
+{
+    atomic_fetch_add(&model_commits_synced, 1);
 }
 void metrics_model_read(bool from_model)
 {
@@ -271,6 +275,10 @@ static int render_model(struct dynbuf *o)
           "Commits of this instance still not in the model RATES_MODEL_SYNC_MS after them (the "
           "model went stale until it caught up).",
           atomic_load(&model_sync_timeouts) },
+        { "rates_model_commits_synced_total", "counter",
+          "Writes of this instance (RATES_MODEL_SYNC_ROWS rows or more) answered once the model "
+          "held them.",
+          atomic_load(&model_commits_synced) },
     };
     rc |= render_rows(o, rows, ARRAY_LEN(rows));
     rc |= render_head(o, "rates_model_load_seconds", "gauge", "Duration of the last whole load.");

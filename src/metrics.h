@@ -77,12 +77,14 @@ const char *metrics_machine_name(int machine);
 void metrics_illegal_state_move(int machine);
 
 /* The read model (src/follow.c): its state (a static name), size, loads and applies, syncs of
- * a write that timed out, and /rates answers by source (the model or the database). */
+ * a write that timed out, writes answered once the model held them (main.c), and /rates
+ * answers by source (the model or the database). */
 void metrics_model_state(const char *state);
 void metrics_model_size(uint64_t version, size_t keys, size_t bytes);
 void metrics_model_loaded(uint64_t ns);
 void metrics_model_applied(uint64_t ns);
 void metrics_model_sync_timeout(void);
+void metrics_model_commit_synced(void);
 void metrics_model_read(bool from_model);
 
 /* The background fold (src/fold.c): one run's result, rows moved and time; the tail left. */

@@ -214,9 +214,11 @@ static bool rates_from_model(struct http_req *req, struct rates_query *q)
     if (rows && days &&
         follow_read(q->orig, strlen(q->orig), q->dest, strlen(q->dest), q->from, q->to, rows, span,
                     &n, &version, &known)) {
-        /* The cache's listener may have read a newer version from the table a moment before
-         * the model's pass applies it: never answer older than a version this process knows. */
-        q->model_behind = (int64_t)version < readcache_known_version() || behind_commit;
+        /* Never older than an answer this process has given (the database path may have
+         * answered a version the model's pass has not applied yet), nor without a commit
+         * of this process. A version the cache's listener has only heard of is not one:
+         * the model learns of other writers' commits by its own pass. */
+        q->model_behind = (int64_t)version < readcache_served_version() || behind_commit;
         served = !q->model_behind;
     }
     if (served) {
@@ -242,8 +244,8 @@ static bool rates_from_model(struct http_req *req, struct rates_query *q)
     return served;
 }
 
-/* The model was a moment behind a version the cache's listener had read (the two listeners
- * hear the same NOTIFY): a pass is due, so a short wait usually answers from memory. */
+/* The model was behind a commit of this process or an answer it gave: a pass is due, so a
+ * short wait usually answers from memory. */
 #define RATES_MODEL_WAIT_MS 200
 
 static void rates_work(struct http_req *req, struct db_conn *conn)
@@ -255,7 +257,7 @@ static void rates_work(struct http_req *req, struct db_conn *conn)
     while (q->model_behind) {
         uint64_t now = clock_mono_ns();
         long left_ms = now < wait_end ? (long)((wait_end - now) / 1000000ull) + 1 : 0;
-        if (left_ms <= 0 || !follow_wait_version(readcache_known_version(), left_ms))
+        if (left_ms <= 0 || !follow_wait_version(readcache_served_version(), left_ms))
             break;
         q->model_behind = false;
         if (rates_from_model(req, q))

@@ -2,6 +2,7 @@
 #include "readcache.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,8 +82,25 @@ static bool readcache_inm_matches(const char *inm, const char *etag)
     return false;
 }
 
+/* The newest data version an answer of this process has carried (its ETag, a 304 included):
+ * the read model never answers older (rates.c). Raised by every thread, never lowered. */
+static _Atomic int64_t readcache_served;
+
+static void readcache_note_served(int64_t version)
+{
+    int64_t cur = atomic_load_explicit(&readcache_served, memory_order_relaxed);
+    while (version > cur && !atomic_compare_exchange_weak(&readcache_served, &cur, version))
+        ;
+}
+
+int64_t readcache_served_version(void)
+{
+    return atomic_load(&readcache_served);
+}
+
 static void readcache_headers(struct http_req *req, const struct readcache_req *rc, int64_t version)
 {
+    readcache_note_served(version);
     if (version > 0) {
         char etag[64];
         readcache_etag(rc, version, etag, sizeof etag);
@@ -200,11 +218,6 @@ void readcache_respond(struct http_req *req, struct readcache_req *rc, char *bod
     }
     free(gz);
     http_respond_owned(req, 200, "application/json", body, len);
-}
-
-int64_t readcache_known_version(void)
-{
-    return readcache ? cache_version(readcache) : 0;
 }
 
 void readcache_respond_now(struct http_req *req, struct readcache_req *rc, char *body, size_t len,

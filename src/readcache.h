@@ -56,8 +56,10 @@ void readcache_respond(struct http_req *req, struct readcache_req *rc, char *bod
  * fed by the primary); it is stored unless an identical fill is already in flight. */
 void readcache_respond_now(struct http_req *req, struct readcache_req *rc, char *body, size_t len,
                            int64_t version);
-/* The newest data version the cache's listener knows (0: none known, or no cache). */
-int64_t readcache_known_version(void);
+/* The newest data version an answer of this process has carried (0: none yet). The cache's
+ * listener may know a newer one a moment before the read model holds it; that one only
+ * invalidates the cache (docs/readmodel.md, "Consistency"). */
+int64_t readcache_served_version(void);
 /* True when the request asks the database itself (Rates-Consistency: primary, or
  * Rates-Min-LSN): the cache and the read model are bypassed. */
 bool readcache_asks_database(struct http_req *req);

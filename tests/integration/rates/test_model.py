@@ -292,3 +292,69 @@ def test_a_stuck_follower_never_holds_a_write_and_reads_stay_exact(pg, db, pair)
     finally:
         conn.close()
         iu.stop_server(s)
+
+
+def test_a_large_write_is_in_the_model_before_its_2xx_and_holds_no_read(pg, db, pair):
+    """A write of RATES_MODEL_SYNC_ROWS rows or more waits for a pass that holds it: its 201
+    leaves with the model at least that new, and the read after it answers from memory
+    without a wait. While that writer waits (the follower blocked by a lock), a read of the
+    same instance is not held: it answers at once from the model, without the unacknowledged
+    batch. Past RATES_MODEL_SYNC_MS the writer answers anyway, and the read after its 201
+    still has the batch (read-your-writes, from the database)."""
+    import threading
+
+    import psycopg2
+    _, _, off = pair
+    s = iu.start_server(db, RATES_MODEL_SYNC_ROWS=3, RATES_MODEL_SYNC_MS=1500)
+    conn = psycopg2.connect(pg.url(DB))
+    try:
+        day = "2034-04-04"
+        synced = s.metric("rates_model_commits_synced_total")
+        st, _, doc = iu.post(s, iu.body([("ZTAA", "ZTAB", day, 600)] * 3))
+        assert st == 201, doc
+        have = s.metric("rates_model_version")  # at once: no time for a pass after the 201
+        version = int(q(pg, "SELECT max(version) FROM (SELECT version, day FROM rates_changes "
+                            "UNION ALL SELECT version, day FROM rates_changes_folded) c "
+                            f"WHERE day = '{day}'"))
+        assert have >= version, (have, version)
+        assert s.metric("rates_model_commits_synced_total") == synced + 1
+        body, h = get(s, rates_path("ZTAA", "ZTAB", day, day))
+        assert h["server-timing"].startswith("model;dur="), h
+        assert json.loads(body)["rates"][0]["count"] == 3
+
+        # The follower stuck: the writer waits RATES_MODEL_SYNC_MS, reads do not.
+        day2 = "2034-04-05"
+        path = rates_path("ZTAA", "ZTAB", day2, day2)
+        cur = conn.cursor()
+        cur.execute("LOCK TABLE rates_model_state IN ACCESS EXCLUSIVE MODE")
+        got = {}
+
+        def write():
+            t0 = time.monotonic()
+            got["post"] = iu.post(s, iu.body([("ZTAA", "ZTAB", day2, 800)] * 3))
+            got["took"] = time.monotonic() - t0
+
+        w = threading.Thread(target=write)
+        w.start()
+        time.sleep(0.5)  # the batch has committed; its worker waits for the model
+        assert w.is_alive(), "the 201 came before RATES_MODEL_SYNC_MS with the follower stuck"
+        t0 = time.monotonic()
+        body, h = get(s, path)
+        assert time.monotonic() - t0 < 0.15, "a read was held by the writer's wait"
+        assert h["server-timing"].startswith("model;dur="), h
+        assert json.loads(body)["rates"][0]["count"] is None  # not acknowledged yet
+        w.join(timeout=10)
+        assert got["post"][0] == 201, got
+        assert 1.4 < got["took"] < 5, got["took"]
+        body, h = get(s, rates_path("ZTAA", "ZTAB", day2, "2034-04-06"))
+        assert json.loads(body)["rates"][1]["count"] == 3
+        assert h["server-timing"].startswith("db;dur="), h
+        conn.rollback()
+        t0 = time.monotonic()
+        while s.metric('rates_model_state{state="current"}') != 1:
+            assert time.monotonic() - t0 < 10, "the model did not catch up"
+            time.sleep(0.05)
+        assert_same(s, off, routes=[("ZTAA", "ZTAB")], d0=day, d1=day2)
+    finally:
+        conn.close()
+        iu.stop_server(s)
