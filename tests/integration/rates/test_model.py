@@ -340,7 +340,9 @@ def test_a_large_write_is_in_the_model_before_its_2xx_and_holds_no_read(pg, db, 
         assert w.is_alive(), "the 201 came before RATES_MODEL_SYNC_MS with the follower stuck"
         t0 = time.monotonic()
         body, h = get(s, path)
-        assert time.monotonic() - t0 < 0.15, "a read was held by the writer's wait"
+        # Held, it would wait for the model (up to 200 ms) and then read the database, which
+        # has the batch: the source and the count below tell; the time is a loose bound.
+        assert time.monotonic() - t0 < 0.5, "a read was held by the writer's wait"
         assert h["server-timing"].startswith("model;dur="), h
         assert json.loads(body)["rates"][0]["count"] is None  # not acknowledged yet
         w.join(timeout=10)
