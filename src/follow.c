@@ -253,6 +253,8 @@ static void *follow_main(void *arg)
         if (!pg) {
             pg = follow_connect(failing);
             need_reload = true; /* a new connection may lead to a new primary */
+            if (pg && follow_cfg.on_connect)
+                follow_cfg.on_connect();
         }
         if (pg)
             st = follow_pass(pg, &need_reload, err, sizeof err);

@@ -40,6 +40,10 @@ struct follow_settings {
     long connect_timeout_s;
     size_t max_bytes; /* 0: no bound */
     long sync_ms;     /* longest a commit of this process may stay out of the model */
+    /* Called on the follower's thread when it has opened a new connection, before the load
+     * that follows (the server may be a new primary without commits this process answered
+     * with: its caller forgets the versions it learnt before). NULL: nothing. */
+    void (*on_connect)(void);
 };
 
 /* Starts the thread. Returns 0, or -1 when it cannot start. */

@@ -197,6 +197,7 @@ static int main_model_start(void)
         .connect_timeout_s = APP.cfg.connect_timeout_s,
         .max_bytes = (size_t)APP.cfg.model_max_bytes,
         .sync_ms = APP.cfg.model_sync_ms,
+        .on_connect = readcache_forget_served,
     };
     if (follow_start(&fs) != 0) {
         LOG_ERROR("cannot start the read model");

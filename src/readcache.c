@@ -98,6 +98,11 @@ int64_t readcache_served_version(void)
     return atomic_load(&readcache_served);
 }
 
+void readcache_forget_served(void)
+{
+    atomic_store(&readcache_served, 0);
+}
+
 static void readcache_headers(struct http_req *req, const struct readcache_req *rc, int64_t version)
 {
     readcache_note_served(version);

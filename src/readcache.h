@@ -60,6 +60,9 @@ void readcache_respond_now(struct http_req *req, struct readcache_req *rc, char 
  * listener may know a newer one a moment before the read model holds it; that one only
  * invalidates the cache (docs/readmodel.md, "Consistency"). */
 int64_t readcache_served_version(void);
+/* Forgets those versions (the read model's new connection may lead to a new primary that lost
+ * commits this process answered with: versions past its own would hold every model read). */
+void readcache_forget_served(void);
 /* True when the request asks the database itself (Rates-Consistency: primary, or
  * Rates-Min-LSN): the cache and the read model are bypassed. */
 bool readcache_asks_database(struct http_req *req);
