@@ -71,11 +71,13 @@ bool follow_read(const char *orig, size_t orig_len, const char *dest, size_t des
                  int32_t to, struct model_row *out, size_t cap, size_t *count, uint64_t *version,
                  bool *known);
 
-/* For a read that must be as new as the primary (Rates-Consistency: primary, Rates-Min-LSN):
- * waits at most timeout_ms (on a worker) for a pass whose snapshot began after the call.
- * Concurrent callers share one pass, so a flood of such reads costs the database one small
- * snapshot per pass, not a query each. true: the model is current and that new; false (the
- * model stays as it is): the caller asks the database. */
+/* For a read that must be as new as the primary (Rates-Consistency: primary, Rates-Min-LSN),
+ * and for a large write before its 2xx (main.c): waits at most timeout_ms (on a worker) for a
+ * pass whose snapshot began after the call. Concurrent callers share one pass, so a flood of
+ * such reads costs the database one small snapshot per pass, not a query each. true: the
+ * model is current and that new; false at once when the model is off or not current, else
+ * after the wait (the model stays as it is): the caller asks the database, or notes the
+ * write with follow_note_commit(). */
 bool follow_fresh(long timeout_ms);
 
 /* Waits at most timeout_ms (on a worker, never on the HTTP thread) for the model to reach

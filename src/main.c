@@ -177,8 +177,7 @@ static void main_on_write(void)
  * instead of the writer (docs/readmodel.md, "Consistency"). */
 static void main_on_commit(uint64_t rows)
 {
-    if (APP.cfg.model && rows >= (uint64_t)APP.cfg.model_sync_rows &&
-        follow_fresh(APP.cfg.model_sync_ms)) {
+    if (rows >= (uint64_t)APP.cfg.model_sync_rows && follow_fresh(APP.cfg.model_sync_ms)) {
         metrics_model_commit_synced();
         return;
     }

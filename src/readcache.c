@@ -83,7 +83,8 @@ static bool readcache_inm_matches(const char *inm, const char *etag)
 }
 
 /* The newest data version an answer of this process has carried (its ETag, a 304 included):
- * the read model never answers older (rates.c). Raised by every thread, never lowered. */
+ * the read model never answers older (rates.c). Raised by every thread; lowered only by
+ * readcache_forget_served(), when the read model's follower reconnects. */
 static _Atomic int64_t readcache_served;
 
 static void readcache_note_served(int64_t version)

@@ -7,11 +7,17 @@ every other instance; whatever another login role sends
 (NOTIFY) changes nothing; a lost connection reloads; a model over its bound is dropped and the
 database answers."""
 import json
+import os
 import random
+import shutil
+import subprocess
+import threading
 import time
 
+import psycopg2
 import pytest
 
+from tests import support
 from tests.support import ingest as iu
 from tests.support.ingest import rates_path
 
@@ -55,6 +61,11 @@ def assert_same(a, off, routes=ROUTES, d0="2016-01-01", d1="2016-01-31"):
         have, _ = get(a, path)
         want, _ = get(off, path)
         assert have == want, (orig, dest, d0, d1)
+
+
+def wait_current(s, timeout=10):
+    """True once s serves its model (state current), False after timeout seconds."""
+    return support.wait_for(lambda: s.metric('rates_model_state{state="current"}') == 1, timeout)
 
 
 def model_reads(s):
@@ -163,14 +174,9 @@ def test_lost_connection_reloads(pg, pair):
     loads = a.metric("rates_model_loads_total")
     q(pg, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
           f"WHERE application_name = 'ratesd-model' AND datname = '{DB}'")
-    t0 = time.monotonic()
-    while a.metric("rates_model_loads_total") <= loads:
-        assert time.monotonic() - t0 < 10, "no reload after the model's connection was cut"
-        time.sleep(0.05)
-    t0 = time.monotonic()
-    while a.metric('rates_model_state{state="current"}') != 1:
-        assert time.monotonic() - t0 < 10
-        time.sleep(0.05)
+    assert support.wait_for(lambda: a.metric("rates_model_loads_total") > loads, 10), \
+        "no reload after the model's connection was cut"
+    assert wait_current(a)
     assert_same(a, off, routes=ROUTES[:3])
 
 
@@ -257,7 +263,6 @@ def test_a_stuck_follower_never_holds_a_write_and_reads_stay_exact(pg, db, pair)
     the same instance then waits up to 200 ms for the pass and answers from the database,
     with the batch (read-your-writes); past RATES_MODEL_SYNC_MS the model goes stale and the
     miss is counted once; when the lock goes, the model is current again and answers."""
-    import psycopg2
     _, _, off = pair
     s = iu.start_server(db, RATES_MODEL_SYNC_MS=300)
     conn = psycopg2.connect(pg.url(DB))
@@ -281,10 +286,7 @@ def test_a_stuck_follower_never_holds_a_write_and_reads_stay_exact(pg, db, pair)
         assert s.metric("rates_model_sync_timeouts_total") == timeouts + 1
         assert s.metric('rates_model_state{state="stale"}') == 1
         conn.rollback()  # the lock goes; the blocked pass completes
-        t0 = time.monotonic()
-        while s.metric('rates_model_state{state="current"}') != 1:
-            assert time.monotonic() - t0 < 10, "the model did not catch up"
-            time.sleep(0.05)
+        assert wait_current(s), "the model did not catch up"
         body, h = get(s, rates_path("ZTAA", "ZTAB", day, "2033-03-05"))  # not cached
         assert h["server-timing"].startswith("model;dur="), h
         assert json.loads(body)["rates"][2]["count"] == 3
@@ -301,9 +303,6 @@ def test_a_large_write_is_in_the_model_before_its_2xx_and_holds_no_read(pg, db, 
     same instance is not held: it answers at once from the model, without the unacknowledged
     batch. Past RATES_MODEL_SYNC_MS the writer answers anyway, and the read after its 201
     still has the batch (read-your-writes, from the database)."""
-    import threading
-
-    import psycopg2
     _, _, off = pair
     s = iu.start_server(db, RATES_MODEL_SYNC_ROWS=3, RATES_MODEL_SYNC_MS=1500)
     conn = psycopg2.connect(pg.url(DB))
@@ -352,10 +351,7 @@ def test_a_large_write_is_in_the_model_before_its_2xx_and_holds_no_read(pg, db, 
         assert json.loads(body)["rates"][1]["count"] == 3
         assert h["server-timing"].startswith("db;dur="), h
         conn.rollback()
-        t0 = time.monotonic()
-        while s.metric('rates_model_state{state="current"}') != 1:
-            assert time.monotonic() - t0 < 10, "the model did not catch up"
-            time.sleep(0.05)
+        assert wait_current(s), "the model did not catch up"
         assert_same(s, off, routes=[("ZTAA", "ZTAB")], d0=day, d1=day2)
     finally:
         conn.close()
@@ -369,11 +365,6 @@ def test_a_failover_that_lost_an_answered_commit_reloads_and_reads_stay_in_memor
     once: the versions answered before the failover, newer than every version of the new
     primary, are forgotten with the reconnect (else every read would wait for a version that
     will never come, then ask the database)."""
-    import os
-    import shutil
-    import subprocess
-
-    from tests import support
     pgx = support.PgCluster()
     s = None
     try:
@@ -395,10 +386,7 @@ def test_a_failover_that_lost_an_answered_commit_reloads_and_reads_stay_in_memor
                 break
             time.sleep(0.25)
         assert st == 201, doc
-        t0 = time.monotonic()
-        while s.metric('rates_model_state{state="current"}') != 1:
-            assert time.monotonic() - t0 < 20, "the model did not come back after the restart"
-            time.sleep(0.05)
+        assert wait_current(s, 20), "the model did not come back after the restart"
         body, h = get(s, path)
         assert [d["count"] for d in json.loads(body)["rates"]] == [3, 3]
         loads = s.metric("rates_model_loads_total")
@@ -406,11 +394,9 @@ def test_a_failover_that_lost_an_answered_commit_reloads_and_reads_stay_in_memor
         shutil.rmtree(pgx.data)
         os.rename(snap, pgx.data)
         pgx.start()
-        t0 = time.monotonic()
-        while (s.metric("rates_model_loads_total") <= loads or
-               s.metric('rates_model_state{state="current"}') != 1):
-            assert time.monotonic() - t0 < 20, "no reload after the primary was replaced"
-            time.sleep(0.05)
+        assert support.wait_for(lambda: s.metric("rates_model_loads_total") > loads, 20), \
+            "no reload after the primary was replaced"
+        assert wait_current(s, 20), "no reload after the primary was replaced"
         t0 = time.monotonic()
         body, h = get(s, path)
         took = time.monotonic() - t0
