@@ -9,9 +9,7 @@
 #include "db.h"
 #include "http.h"
 #include "metrics.h"
-
-/* How long after a read met a dead connection new connections are still tried. */
-#define DBREAD_RETRY_MS 1000
+#include "retry.h"
 
 /* One attempt: the result, or NULL with err set (and *broken when the connection died). */
 static PGresult *dbread_try(struct db_conn *conn, const char *stmt, int nparams,
@@ -56,23 +54,18 @@ PGresult *dbread_exec(struct http_req *req, struct db_conn *conn, const char *st
     bool broken = false;
     uint64_t t0 = clock_mono_ns();
     PGresult *res = dbread_try(conn, stmt, nparams, params, &broken, err, sizeof err);
-    /* A dead connection is retried on a new one at once; behind a balancer during a failover
-     * the new connection may still land on a node that is shutting down or restarting as a
-     * replica, so more tries follow 100, 200 and 400 ms apart while the next would begin
-     * within DBREAD_RETRY_MS of the failure (bounded: a connect that hangs takes
-     * RATES_CONNECT_TIMEOUT_S, and no try begins past the window). */
-    uint64_t window_end = clock_mono_ns() + DBREAD_RETRY_MS * 1000000ull;
-    long pause_ms = 0;
-    while (!res && broken) {
+    /* A dead connection is retried on a new one, on src/retry.h's schedule (at once, then
+     * 100, 200 and 400 ms apart, within RETRY_WINDOW_MS of the failure). */
+    uint64_t failed_at = clock_mono_ns();
+    for (int tries = 0; !res && broken; tries++) {
         char cerr[512];
-        if (pause_ms > 0) {
-            if (clock_mono_ns() + (uint64_t)pause_ms * 1000000ull > window_end)
-                break;
+        long pause_ms = retry_pause_ms(tries, (long)((clock_mono_ns() - failed_at) / 1000000ull));
+        if (pause_ms < 0)
+            break;
+        if (pause_ms > 0)
             nanosleep(&(struct timespec){ .tv_sec = pause_ms / 1000,
                                           .tv_nsec = pause_ms % 1000 * 1000000L },
                       NULL);
-        }
-        pause_ms = pause_ms ? pause_ms * 2 : 100;
         if (db_conn_reconnect(APP.read_pool, conn, cerr, sizeof cerr) == 0) {
             res = dbread_try(conn, stmt, nparams, params, &broken, err, sizeof err);
         } else {

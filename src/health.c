@@ -15,6 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "retry.h"
 #include "sample.h"
 
 /* The write side: the database URL reachable, the schema read, and not in recovery (a
@@ -64,45 +65,92 @@ static int health_writable(PGconn *pg, char *err, size_t errlen)
     return rc;
 }
 
-/* Returns true when the database answered (even if it is not writable). */
-static bool health_check_side(PGconn **pg, const char *url, const struct health_side *side)
+/* What one look at a side found. */
+enum health_probe {
+    PROBE_OK,        /* answered, and writable when that is asked */
+    PROBE_READ_ONLY, /* answered, in recovery: *pg was closed */
+    PROBE_FAILED,    /* no answer: err and *why set, *pg closed */
+};
+
+/* One look at url on *pg (a new connection when there is none or the kept one was cut);
+ * the schema version in *v when it answered. */
+static enum health_probe health_probe_side(PGconn **pg, const char *url, bool need_writable, int *v,
+                                           const char **why, char *err, size_t cap)
 {
-    char err[512];
     if (*pg && PQstatus(*pg) != CONNECTION_OK) {
         PQfinish(*pg);
         *pg = NULL;
     }
+    *why = "unreachable";
     if (!*pg) {
-        *pg = db_connect_once(url, monitor_connect_timeout_s, "ratesd-health", err, sizeof err);
-        if (!*pg) {
-            health_side_fail(side, "unreachable", err);
-            return false;
-        }
+        *pg = db_connect_once(url, monitor_connect_timeout_s, "ratesd-health", err, cap);
+        if (!*pg)
+            return PROBE_FAILED;
     }
-    int v = migrate_current_version(*pg, err, sizeof err);
-    if (v < 0 && PQstatus(*pg) != CONNECTION_OK) {
-        /* A kept connection that was cut (a balancer moved its backend) is not an outage:
-         * one new connection decides. */
+    *v = migrate_current_version(*pg, err, cap);
+    if (*v < 0 && PQstatus(*pg) != CONNECTION_OK) {
+        /* A kept connection that was cut (a balancer moved its backend): a new one. */
         PQfinish(*pg);
-        *pg = db_connect_once(url, monitor_connect_timeout_s, "ratesd-health", err, sizeof err);
-        if (!*pg) {
-            health_side_fail(side, "unreachable", err);
-            return false;
-        }
-        v = migrate_current_version(*pg, err, sizeof err);
+        *pg = db_connect_once(url, monitor_connect_timeout_s, "ratesd-health", err, cap);
+        if (!*pg)
+            return PROBE_FAILED;
+        *v = migrate_current_version(*pg, err, cap);
     }
-    int w = v < 0 || !side->need_writable ? 1 : health_writable(*pg, err, sizeof err);
-    if (v < 0 || w < 0) {
-        health_side_fail(side, "check failed", err);
+    int w = *v < 0 || !need_writable ? 1 : health_writable(*pg, err, cap);
+    if (*v < 0 || w < 0) {
+        *why = "check failed";
         PQfinish(*pg);
         *pg = NULL;
+        return PROBE_FAILED;
+    }
+    if (w == 0) {
+        PQfinish(*pg); /* reconnect: the endpoint may lead to the new primary next time */
+        *pg = NULL;
+        return PROBE_READ_ONLY;
+    }
+    return PROBE_OK;
+}
+
+/* Waits ms unless the monitor is told to stop; false when it is. */
+static bool health_pause(long ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    until.tv_sec += ms / 1000 + until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&stop_lock);
+    while (!atomic_load(&stopping) && pthread_cond_timedwait(&stop_cond, &stop_lock, &until) == 0) {
+    }
+    pthread_mutex_unlock(&stop_lock);
+    return !atomic_load(&stopping);
+}
+
+/* Returns true when the database answered (even if it is not writable). A side is marked
+ * down only when the tries of src/retry.h's schedule all failed: a read retries on that
+ * schedule too, so one failed look (a balancer moving its backend in a failover) would take
+ * every instance out of rotation at once while their reads still succeed. */
+static bool health_check_side(PGconn **pg, const char *url, const struct health_side *side)
+{
+    char err[512] = "";
+    const char *why = "unreachable";
+    int v = -1;
+    enum health_probe p =
+        health_probe_side(pg, url, side->need_writable, &v, &why, err, sizeof err);
+    uint64_t failed_at = clock_mono_ns();
+    for (int tries = 0; p == PROBE_FAILED; tries++) {
+        long pause_ms = retry_pause_ms(tries, (long)((clock_mono_ns() - failed_at) / 1000000ull));
+        if (pause_ms < 0 || (pause_ms > 0 && !health_pause(pause_ms)))
+            break;
+        p = health_probe_side(pg, url, side->need_writable, &v, &why, err, sizeof err);
+    }
+    if (p == PROBE_FAILED) {
+        health_side_fail(side, why, err);
         return false;
     }
     atomic_store(side->version, v);
-    if (w == 0) {
+    if (p == PROBE_READ_ONLY) {
         health_side_fail(side, "not writable", "in recovery (a replica, or being demoted)");
-        PQfinish(*pg); /* reconnect: the endpoint may lead to the new primary next time */
-        *pg = NULL;
         return true;
     }
     atomic_store(side->checked, true);
@@ -135,15 +183,7 @@ static void *health_main(void *arg)
     PGconn *pg = NULL, *rpg = NULL;
     while (!atomic_load(&stopping)) {
         health_check_once(&pg, &rpg);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (monitor_interval_ms % 1000) * 1000000L;
-        until.tv_sec += monitor_interval_ms / 1000 + until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
-        pthread_mutex_lock(&stop_lock);
-        if (!atomic_load(&stopping))
-            pthread_cond_timedwait(&stop_cond, &stop_lock, &until);
-        pthread_mutex_unlock(&stop_lock);
+        (void)health_pause(monitor_interval_ms);
     }
     if (pg)
         PQfinish(pg);
