@@ -358,6 +358,34 @@ def test_a_large_write_is_in_the_model_before_its_2xx_and_holds_no_read(pg, db, 
         iu.stop_server(s)
 
 
+def test_a_large_retraction_is_in_the_model_before_its_2xx(pg, db, pair):
+    """DELETE /batches/{id} of RATES_MODEL_SYNC_ROWS rows or more waits for the model as a
+    large batch does (batches.c sets the rows it deleted): its 200 leaves with the model
+    holding the retraction, and the read after it answers from memory without the prices."""
+    _, _, off = pair
+    s = iu.start_server(db, RATES_MODEL_SYNC_ROWS=3)
+    try:
+        day = "2034-05-05"
+        st, _, doc = iu.post(s, iu.body([("ZTAA", "ZTAB", day, 700)] * 3))
+        assert st == 201, doc
+        bid = doc["batch_id"]
+        synced = s.metric("rates_model_commits_synced_total")
+        st, _, b = s.request("DELETE", f"/batches/{bid}", headers=iu.AUTH)
+        assert st == 200, b
+        have = s.metric("rates_model_version")  # at once: no time for a pass after the 200
+        version = int(q(pg, "SELECT max(version) FROM (SELECT version, day FROM rates_changes "
+                            "UNION ALL SELECT version, day FROM rates_changes_folded) c "
+                            f"WHERE day = '{day}'"))
+        assert have >= version, (have, version)
+        assert s.metric("rates_model_commits_synced_total") == synced + 1
+        body, h = get(s, rates_path("ZTAA", "ZTAB", day, day))
+        assert h["server-timing"].startswith("model;dur="), h
+        assert json.loads(body)["rates"][0]["count"] is None, body
+        assert_same(s, off, routes=[("ZTAA", "ZTAB")], d0=day, d1=day)
+    finally:
+        iu.stop_server(s)
+
+
 def test_a_failover_that_lost_an_answered_commit_reloads_and_reads_stay_in_memory():
     """The primary is replaced by a copy taken before a batch this instance acknowledged and
     answered with (a failover to a replica that lacked it). The follower's new connection
