@@ -11,8 +11,8 @@ struct http_req;
 
 /* Runs the prepared statement stmt on conn (a connection of APP.read_pool, from a worker).
  * Reads are idempotent, so when the server closed the connection (a restart, a failover) it
- * reconnects and runs the statement again, for up to a second (src/dbread.c). Adds the time
- * to req->db_ns.
+ * reconnects and runs the statement again, for up to a second (src/retry.h's schedule). Adds
+ * the time to req->db_ns.
  * Returns the result (PGRES_TUPLES_OK; the caller PQclear()s it), or NULL after answering
  * req: 503 with Retry-After when the database is gone, 503 on a statement timeout, else 500. */
 PGresult *dbread_exec(struct http_req *req, struct db_conn *conn, const char *stmt, int nparams,

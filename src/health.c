@@ -114,11 +114,7 @@ static enum health_probe health_probe_side(PGconn **pg, const char *url, bool ne
 /* Waits ms unless the monitor is told to stop; false when it is. */
 static bool health_pause(long ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    until.tv_sec += ms / 1000 + until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
+    struct timespec until = clock_after_ms(CLOCK_REALTIME, ms);
     pthread_mutex_lock(&stop_lock);
     while (!atomic_load(&stopping) && pthread_cond_timedwait(&stop_cond, &stop_lock, &until) == 0) {
     }

@@ -44,6 +44,14 @@ def q(pg, sql, user="postgres"):
     return pg.psql(sql, db=DB, user=user)
 
 
+def newest_change_version(pg, day):
+    """The newest version of a change of `day`, folded or not: what a model that holds every
+    write of that day has at least."""
+    return int(q(pg, "SELECT max(version) FROM (SELECT version, day FROM rates_changes "
+                     "UNION ALL SELECT version, day FROM rates_changes_folded) c "
+                     f"WHERE day = '{day}'"))
+
+
 def get(s, path, headers=None):
     st, h, body = s.request("GET", path, headers=headers)
     assert st == 200, body
@@ -312,9 +320,7 @@ def test_a_large_write_is_in_the_model_before_its_2xx_and_holds_no_read(pg, db, 
         st, _, doc = iu.post(s, iu.body([("ZTAA", "ZTAB", day, 600)] * 3))
         assert st == 201, doc
         have = s.metric("rates_model_version")  # at once: no time for a pass after the 201
-        version = int(q(pg, "SELECT max(version) FROM (SELECT version, day FROM rates_changes "
-                            "UNION ALL SELECT version, day FROM rates_changes_folded) c "
-                            f"WHERE day = '{day}'"))
+        version = newest_change_version(pg, day)
         assert have >= version, (have, version)
         assert s.metric("rates_model_commits_synced_total") == synced + 1
         body, h = get(s, rates_path("ZTAA", "ZTAB", day, day))
@@ -373,9 +379,7 @@ def test_a_large_retraction_is_in_the_model_before_its_2xx(pg, db, pair):
         st, _, b = s.request("DELETE", f"/batches/{bid}", headers=iu.AUTH)
         assert st == 200, b
         have = s.metric("rates_model_version")  # at once: no time for a pass after the 200
-        version = int(q(pg, "SELECT max(version) FROM (SELECT version, day FROM rates_changes "
-                            "UNION ALL SELECT version, day FROM rates_changes_folded) c "
-                            f"WHERE day = '{day}'"))
+        version = newest_change_version(pg, day)
         assert have >= version, (have, version)
         assert s.metric("rates_model_commits_synced_total") == synced + 1
         body, h = get(s, rates_path("ZTAA", "ZTAB", day, day))
